@@ -1,0 +1,17 @@
+// Matrix products: through oneDNN when built with it, cohort's own blocked loops otherwise.
+#pragma once
+
+#include "cohort/core/tensor.h"
+
+namespace cohort {
+
+// PyTorch's matmul semantics: 1-D x 1-D is a dot product; 2-D x 2-D a matrix product; batched
+// operands (..., n, k) x (..., k, m) broadcast their batch dims; a 1-D operand is promoted to a
+// matrix and the added dim removed afterwards.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// (b, n, k) x (b, k, m) -> (b, n, m), no broadcasting.
+Tensor bmm(const Tensor& a, const Tensor& b);
+// y = x W^T + b for x (..., in), weight (out, in), bias (out) or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+}  // namespace cohort
