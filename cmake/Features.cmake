@@ -41,6 +41,11 @@ endfunction()
 
 # OpenMP: the CPU thread pool (oneDNN on Debian uses the GNU OpenMP runtime too, so both share it).
 find_package(OpenMP COMPONENTS CXX)
+if(OpenMP_CXX_FOUND)
+  set(COHORT_HAVE_OPENMP 1)
+else()
+  set(COHORT_HAVE_OPENMP 0)
+endif()
 
 # oneDNN
 cohort_wants(DNNL want)

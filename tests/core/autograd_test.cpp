@@ -79,3 +79,10 @@ TEST(Autograd, InPlaceOnLeafThatRequiresGradIsRefused) {
   a.fill_(0);
   EXPECT_DOUBLE_EQ(a.sum().item(), 0.0);
 }
+
+TEST(Autograd, BackwardFromALeafRootAccumulatesIntoIt) {
+  Tensor x = tensor({1, 2, 3}).requires_grad_();
+  backward({x}, {tensor({1, 1, 1})});
+  backward({x}, {tensor({0, 2, 0})});
+  EXPECT_DOUBLE_EQ(x.grad().select(0, 1).item(), 3.0);
+}

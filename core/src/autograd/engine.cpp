@@ -5,6 +5,7 @@
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/elementwise.h"
 #include "cohort/core/ops/factory.h"
+#include "cohort/core/profiler.h"
 
 namespace cohort {
 
@@ -14,20 +15,21 @@ struct ByNewestFirst {
   bool operator()(const Node* a, const Node* b) const { return a->sequence_nr() < b->sequence_nr(); }
 };
 
-Node* root_node(const Tensor& root, size_t i) {
+// The node a root's gradient enters: its grad_fn, or (a leaf as its own root) its accumulator,
+// created here if the leaf has none yet. Returned as an owner so it lives through the pass.
+std::shared_ptr<Node> root_node(const Tensor& root, size_t i) {
   COHORT_CHECK(root.defined(), AutogradError, "backward: root ", i, " is undefined");
   COHORT_CHECK(root.requires_grad(), AutogradError, "backward: root ", i,
                " does not require grad and has no grad_fn; did a parameter miss requires_grad_(), or was "
                "the loss computed under NoGradGuard?");
-  if (root.grad_fn()) return root.grad_fn().get();
-  // A leaf as its own root: its accumulator (created through record's edge helper path).
+  if (root.grad_fn()) return root.grad_fn();
   AutogradMeta& meta = root.autograd_meta();
   std::shared_ptr<Node> acc = meta.grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(root.impl_ptr());
     meta.grad_accumulator = acc;
   }
-  return acc.get();
+  return acc;
 }
 
 }  // namespace
@@ -36,6 +38,7 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
   COHORT_CHECK(roots.size() == grad_roots.size(), AutogradError, "backward: ", roots.size(), " roots but ",
                grad_roots.size(), " root gradients");
   NoGradGuard no_grad;  // gradients are computed without recording history
+  detail::profile_mark("(before backward)");
 
   // Seed gradients; keep accumulator nodes of leaf roots alive for the duration.
   std::unordered_map<Node*, Tensor> pending;
@@ -43,8 +46,8 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
   std::vector<Node*> starts;
   for (size_t i = 0; i < roots.size(); ++i) {
     const Tensor& root = roots[i];
-    Node* node = root_node(root, i);
-    keep_alive.push_back(root.grad_fn() ? root.grad_fn() : root.autograd_meta().grad_accumulator.lock());
+    keep_alive.push_back(root_node(root, i));
+    Node* node = keep_alive.back().get();
     Tensor g = grad_roots[i];
     if (!g.defined()) {
       COHORT_CHECK(root.numel() == 1, AutogradError,
@@ -92,7 +95,12 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
     ready.pop();
     Tensor g = std::move(pending[node]);
     pending.erase(node);
-    std::vector<Tensor> input_grads = node->apply(g);
+    std::vector<Tensor> input_grads;
+    {
+      detail::ProfileSuppress inner;  // the node's own ops are part of its time
+      input_grads = node->apply(g);
+    }
+    detail::profile_mark(node->name().c_str(), " backward");
     g = Tensor();
     std::vector<Edge>& edges = node->next_edges();
     for (size_t i = 0; i < edges.size(); ++i) {

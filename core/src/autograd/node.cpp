@@ -1,14 +1,23 @@
 #include <atomic>
+#include <cstring>
 
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/elementwise.h"
 #include "cohort/core/ops/reduction.h"
+#include "cohort/core/profiler.h"
 
 namespace cohort {
 
 namespace {
 std::atomic<uint64_t> next_sequence_nr{0};
 thread_local bool grad_mode_enabled = true;
+
+bool is_view_op(const char* name) {
+  static const char* const kViews[] = {"view", "permute", "slice", "select", "expand", "to"};
+  for (const char* v : kViews)
+    if (std::strcmp(name, v) == 0) return true;
+  return false;
+}
 
 Edge gradient_edge(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return {};
@@ -86,6 +95,8 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) {
 }
 
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  // View ops cost nothing: their marks would only take time from the op that calls them.
+  if (detail::profiling_flag() && !is_view_op(name)) detail::profile_mark(name);
   if (!any_requires_grad(inputs)) return out;
   std::vector<Edge> edges;
   edges.reserve(inputs.size());

@@ -50,7 +50,7 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
 
 template <class T>
 Tensor from_vector(const std::vector<T>& values, Shape shape, bool requires_grad) {
-  if (shape.empty() && values.size() != 1) shape = {static_cast<int64_t>(values.size())};
+  if (shape.empty()) shape = {static_cast<int64_t>(values.size())};
   COHORT_CHECK(numel_of(shape) == static_cast<int64_t>(values.size()), ShapeError, "from_vector: ",
                values.size(), " values cannot fill shape ", shape_str(shape), " (", numel_of(shape), " elements)");
   Tensor t = Tensor::empty(shape, dtype_of<T>());

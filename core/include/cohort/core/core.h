@@ -1,4 +1,4 @@
-// cohort/core: tensors, autograd and ops on the CPU.
+// cohort/core: tensors, autograd, ops, nn modules, optimizers, data and fit() on the CPU.
 //
 //   #include "cohort/core/core.h"
 //   using namespace cohort;
@@ -24,5 +24,21 @@
 #include "cohort/core/ops/nn.h"
 #include "cohort/core/ops/reduction.h"
 #include "cohort/core/parallel_for.h"
+#include "cohort/core/profiler.h"
 #include "cohort/core/shape.h"
 #include "cohort/core/tensor.h"
+
+#include "cohort/core/data/dataset.h"
+#include "cohort/core/data/formats.h"
+#include "cohort/core/data/loader.h"
+#include "cohort/core/nn/init.h"
+#include "cohort/core/nn/layers.h"
+#include "cohort/core/nn/loss.h"
+#include "cohort/core/nn/module.h"
+#include "cohort/core/nn/transformer.h"
+#include "cohort/core/optim/optimizer.h"
+#include "cohort/core/optim/schedule.h"
+#include "cohort/core/serialize.h"
+#include "cohort/core/train/callbacks.h"
+#include "cohort/core/train/fit.h"
+#include "cohort/core/train/progress.h"

@@ -22,7 +22,8 @@ Tensor full_like(const Tensor& t, double value);
 Tensor arange(double end, TensorOptions options = {});
 Tensor arange(double start, double end, double step = 1.0, TensorOptions options = {});
 
-// A tensor holding a copy of `values` with the given shape (numel must match; by default 1-D).
+// A tensor holding a copy of `values` with the given shape (numel must match; by default 1-D, so
+// tensor({4}) has shape (1), like torch.tensor([4]); use scalar_tensor() for shape ()).
 template <class T>
 Tensor from_vector(const std::vector<T>& values, Shape shape = {}, bool requires_grad = false);
 // f32 from a list of numbers: tensor({1, 2, 3}) or tensor({1, 2, 3, 4}, {2, 2}).

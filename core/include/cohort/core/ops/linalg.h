@@ -1,4 +1,6 @@
 // Matrix products: through oneDNN when built with it, cohort's own blocked loops otherwise.
+// f32 and f64 (f64 always runs on cohort's loops: oneDNN has no f64); bf16 and f16 operands are
+// multiplied in f32 and the result rounded back. Operands must share one floating dtype.
 #pragma once
 
 #include "cohort/core/tensor.h"

@@ -1,0 +1,113 @@
+// Optimizers: SGD, Adam, AdamW over named parameter groups, PyTorch's update rules.
+//
+//   SGD opt(model->named_parameters(), SGDOptions{.lr = 0.1, .momentum = 0.9});
+//   for (...) { opt.zero_grad(); loss(...).backward(); clip_grad_norm(model->parameters(), 1.0); opt.step(); }
+//   StateDict s = opt.state_dict();   // "fc1.weight.momentum_buffer", "step", "group.0.lr", ...
+//
+// Updates run as fused loops over each parameter's memory (no temporaries), under no autograd.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cohort/core/nn/module.h"
+
+namespace cohort {
+
+// A set of parameters sharing a learning rate and weight decay. `initial_lr` is what schedules
+// scale from.
+struct ParamGroup {
+  NamedTensors params;
+  double lr = 0.0;
+  double weight_decay = 0.0;
+  double initial_lr = 0.0;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter that has a gradient (parameters without one are skipped).
+  void step();
+  // Drops every parameter's gradient (the next backward writes fresh ones).
+  void zero_grad();
+
+  std::vector<ParamGroup>& param_groups() { return groups_; }
+  const std::vector<ParamGroup>& param_groups() const { return groups_; }
+  // Adds a group; its lr/weight_decay of NaN mean "the optimizer's defaults".
+  void add_param_group(ParamGroup group);
+  int64_t step_count() const { return step_count_; }
+
+  // Per-parameter buffers keyed "<param name>.<buffer>", plus "step" and "group.<i>.lr".
+  StateDict state_dict() const;
+  // Restores what state_dict() saved. A buffer for a parameter this optimizer does not have, or
+  // of the wrong shape, is a ValueError naming it; nothing is changed then.
+  void load_state_dict(const StateDict& state);
+
+ protected:
+  Optimizer(NamedTensors params, double lr, double weight_decay);
+  // Updates one parameter (contiguous, with a gradient) of `group`; `state` is its buffer map.
+  virtual void update(const std::string& name, Tensor& param, const Tensor& grad, const ParamGroup& group,
+                      StateDict& state) = 0;
+  // Names of the per-parameter buffers this optimizer keeps (for load_state_dict checks).
+  virtual std::vector<std::string> buffer_names() const = 0;
+
+  std::vector<ParamGroup> groups_;
+  std::map<std::string, StateDict> state_;  // parameter name -> buffer name -> tensor
+  int64_t step_count_ = 0;
+  double default_lr_, default_weight_decay_;
+};
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(NamedTensors params, SGDOptions options);
+  SGDOptions options;
+
+ protected:
+  void update(const std::string& name, Tensor& param, const Tensor& grad, const ParamGroup& group,
+              StateDict& state) override;
+  std::vector<std::string> buffer_names() const override { return {"momentum_buffer"}; }
+};
+
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(NamedTensors params, AdamOptions options, bool decoupled_weight_decay = false);
+  AdamOptions options;
+
+ protected:
+  void update(const std::string& name, Tensor& param, const Tensor& grad, const ParamGroup& group,
+              StateDict& state) override;
+  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
+
+ private:
+  bool decoupled_;
+};
+
+// Adam with decoupled weight decay (Loshchilov & Hutter); PyTorch's default weight_decay 0.01.
+class AdamW : public Adam {
+ public:
+  AdamW(NamedTensors params, AdamOptions options) : Adam(std::move(params), options, true) {}
+};
+
+// Scales all gradients so their global L2 norm is at most max_norm; returns the norm before.
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+
+}  // namespace cohort

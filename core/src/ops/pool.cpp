@@ -1,0 +1,133 @@
+// max_pool2d and avg_pool2d with their gradients. f32 runs on oneDNN's pooling primitives when
+// cohort is built with oneDNN; f64 (and f32 without oneDNN) on direct loops. bf16 and f16 are
+// converted to f32 and the result rounded back.
+#include <algorithm>
+#include <type_traits>
+
+#include "cohort/core/autograd.h"
+#include "cohort/core/ops/nn.h"
+#include "pool-impl.h"
+
+namespace cohort {
+
+namespace {
+
+using detail::PoolGeometry;
+
+PoolGeometry pool_geometry(const Tensor& x, const Pool2dOptions& o, const char* op) {
+  COHORT_CHECK(x.defined(), ValueError, op, ": the input is undefined");
+  COHORT_CHECK(x.dim() == 4, ShapeError, op, ": expected input of shape (N, C, H, W), got shape ", x.shape_str());
+  COHORT_CHECK(o.kernel_size >= 1 && o.stride >= 0 && o.padding >= 0, ValueError, op,
+               ": expected kernel_size >= 1, stride >= 0 (0: kernel_size) and padding >= 0, got kernel_size ",
+               o.kernel_size, ", stride ", o.stride, ", padding ", o.padding);
+  COHORT_CHECK(o.padding <= o.kernel_size / 2, ValueError, op, ": padding ", o.padding,
+               " must be at most half of kernel_size ", o.kernel_size);
+  PoolGeometry g;
+  g.n = x.size(0), g.c = x.size(1), g.h = x.size(2), g.w = x.size(3);
+  g.kernel = o.kernel_size;
+  g.stride = o.stride == 0 ? o.kernel_size : o.stride;
+  g.padding = o.padding;
+  g.count_include_pad = o.count_include_pad;
+  const int64_t padded_h = g.h + 2 * g.padding, padded_w = g.w + 2 * g.padding;
+  COHORT_CHECK(padded_h >= g.kernel && padded_w >= g.kernel, ShapeError, op, ": kernel ", g.kernel, "x", g.kernel,
+               " does not fit in the padded input ", padded_h, "x", padded_w, " (input shape ", x.shape_str(),
+               ", padding ", g.padding, ")");
+  g.ho = (padded_h - g.kernel) / g.stride + 1;
+  g.wo = (padded_w - g.kernel) / g.stride + 1;
+  return g;
+}
+
+bool is_half(DType dt) { return dt == DType::bf16 || dt == DType::f16; }
+
+bool use_dnnl(DType dt, const PoolGeometry& g) { return COHORT_WITH_DNNL && dt == DType::f32 && g.n * g.c > 0; }
+
+// Runs f(T{}) for f32 and f64, the dtypes the kernels take.
+template <class F>
+void dispatch_kernel_dtype(DType dt, const char* op, const F& f) {
+  if (dt == DType::f32) return f(float{});
+  if (dt == DType::f64) return f(double{});
+  COHORT_THROW(DTypeError, op, ": internal: ", dtype_name(dt), " must be converted to f32 first");
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, Pool2dOptions options) {
+  const PoolGeometry g = pool_geometry(x, options, "max_pool2d");
+  const DType dt = x.dtype();
+  dispatch_floating(dt, "max_pool2d", [](auto) {});
+  if (is_half(dt)) return max_pool2d(x.to(DType::f32), options).to(dt);
+
+  const Tensor xd = x.detach().contiguous();
+  const TensorOptions opts = TensorOptions(dt).with_device(x.device());
+  Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo}, opts);
+  // Where each maximum came from, for the backward pass: oneDNN's workspace, or our indices.
+  Tensor workspace, indices;
+  if (use_dnnl(dt, g)) {
+#if COHORT_WITH_DNNL
+    if (any_requires_grad({x})) {
+      const int64_t bytes = detail::max_pool_workspace_bytes_dnnl(g);
+      workspace = Tensor::empty({std::max<int64_t>(1, (bytes + 3) / 4)}, DType::i32);
+    }
+    detail::max_pool_forward_dnnl(g, xd.data_ptr<float>(), y.data_ptr<float>(),
+                                  workspace.defined() ? workspace.raw_data() : nullptr);
+#endif
+  } else {
+    indices = Tensor::empty({g.n, g.c, g.ho, g.wo}, DType::i64);
+    dispatch_kernel_dtype(dt, "max_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+      detail::max_pool_forward_fallback<T>(g, xd.data_ptr<T>(), y.data_ptr<T>(), indices.data_ptr<int64_t>());
+    });
+  }
+  return record(y, "max_pool2d", {x}, [g, opts, workspace, indices](const Tensor& gy_in, const GradNeeds&) {
+    const Tensor gy = gy_in.contiguous();
+    Tensor gx = Tensor::empty({g.n, g.c, g.h, g.w}, opts);
+    if (workspace.defined()) {
+#if COHORT_WITH_DNNL
+      detail::max_pool_backward_dnnl(g, gy.data_ptr<float>(), workspace.raw_data(), gx.data_ptr<float>());
+#endif
+    } else {
+      dispatch_kernel_dtype(opts.dtype, "max_pool2d", [&](auto tag) {
+        using T = decltype(tag);
+        detail::max_pool_backward_fallback<T>(g, gy.data_ptr<T>(), indices.data_ptr<int64_t>(), gx.data_ptr<T>());
+      });
+    }
+    return grads(gx);
+  });
+}
+
+Tensor avg_pool2d(const Tensor& x, Pool2dOptions options) {
+  const PoolGeometry g = pool_geometry(x, options, "avg_pool2d");
+  const DType dt = x.dtype();
+  dispatch_floating(dt, "avg_pool2d", [](auto) {});
+  if (is_half(dt)) return avg_pool2d(x.to(DType::f32), options).to(dt);
+
+  const Tensor xd = x.detach().contiguous();
+  const TensorOptions opts = TensorOptions(dt).with_device(x.device());
+  Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo}, opts);
+  const bool on_dnnl = use_dnnl(dt, g);
+  dispatch_kernel_dtype(dt, "avg_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+#if COHORT_WITH_DNNL
+    if constexpr (std::is_same_v<T, float>) {
+      if (on_dnnl) return detail::avg_pool_forward_dnnl(g, xd.data_ptr<float>(), y.data_ptr<float>());
+    }
+#endif
+    detail::avg_pool_forward_fallback<T>(g, xd.data_ptr<T>(), y.data_ptr<T>());
+  });
+  return record(y, "avg_pool2d", {x}, [g, opts, on_dnnl](const Tensor& gy_in, const GradNeeds&) {
+    const Tensor gy = gy_in.contiguous();
+    Tensor gx = Tensor::empty({g.n, g.c, g.h, g.w}, opts);
+    dispatch_kernel_dtype(opts.dtype, "avg_pool2d", [&](auto tag) {
+      using T = decltype(tag);
+#if COHORT_WITH_DNNL
+      if constexpr (std::is_same_v<T, float>) {
+        if (on_dnnl) return detail::avg_pool_backward_dnnl(g, gy.data_ptr<float>(), gx.data_ptr<float>());
+      }
+#endif
+      detail::avg_pool_backward_fallback<T>(g, gy.data_ptr<T>(), gx.data_ptr<T>());
+    });
+    return grads(gx);
+  });
+}
+
+}  // namespace cohort

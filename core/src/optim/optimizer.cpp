@@ -1,0 +1,130 @@
+#include "cohort/core/optim/optimizer.h"
+
+#include <cmath>
+#include <set>
+
+#include "cohort/core/autograd.h"
+#include "cohort/core/ops/elementwise.h"
+#include "cohort/core/ops/factory.h"
+#include "cohort/core/profiler.h"
+
+namespace cohort {
+
+Optimizer::Optimizer(NamedTensors params, double lr, double weight_decay)
+    : default_lr_(lr), default_weight_decay_(weight_decay) {
+  COHORT_CHECK(lr >= 0, ValueError, "optimizer: learning rate must be >= 0, got ", lr);
+  COHORT_CHECK(weight_decay >= 0, ValueError, "optimizer: weight_decay must be >= 0, got ", weight_decay);
+  ParamGroup g;
+  g.params = std::move(params);
+  g.lr = NAN;
+  g.weight_decay = NAN;
+  add_param_group(std::move(g));
+}
+
+void Optimizer::add_param_group(ParamGroup group) {
+  std::set<std::string> seen;
+  for (const ParamGroup& g : groups_)
+    for (const auto& [name, p] : g.params) seen.insert(name);
+  for (const auto& [name, p] : group.params) {
+    COHORT_CHECK(seen.insert(name).second, ValueError, "optimizer: parameter '", name,
+                 "' appears in more than one place; every parameter must be in exactly one group");
+    COHORT_CHECK(p.defined() && p.is_leaf() && is_floating(p.dtype()), ValueError, "optimizer: parameter '", name,
+                 "' must be a floating leaf tensor");
+  }
+  if (std::isnan(group.lr)) group.lr = default_lr_;
+  if (std::isnan(group.weight_decay)) group.weight_decay = default_weight_decay_;
+  group.initial_lr = group.lr;
+  groups_.push_back(std::move(group));
+}
+
+void Optimizer::zero_grad() {
+  for (ParamGroup& g : groups_)
+    for (auto& [name, p] : g.params) p.set_grad(Tensor());
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  ++step_count_;
+  for (const ParamGroup& group : groups_) {
+    for (const auto& [name, p] : group.params) {
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      COHORT_CHECK(p.is_contiguous(), ValueError, "optimizer: parameter '", name, "' is not contiguous");
+      if (!grad.is_contiguous() || grad.dtype() != p.dtype()) grad = grad.to(p.dtype()).contiguous();
+      Tensor param = p;
+      update(name, param, grad, group, state_[name]);
+    }
+  }
+  detail::profile_mark("optimizer step");
+}
+
+StateDict Optimizer::state_dict() const {
+  StateDict out;
+  for (const auto& [param, buffers] : state_)
+    for (const auto& [buffer, t] : buffers) out[param + "." + buffer] = t;
+  out["step"] = scalar_tensor(static_cast<double>(step_count_), DType::i64);
+  for (size_t i = 0; i < groups_.size(); ++i)
+    out["group." + std::to_string(i) + ".lr"] = scalar_tensor(groups_[i].lr, DType::f64);
+  return out;
+}
+
+void Optimizer::load_state_dict(const StateDict& state) {
+  std::map<std::string, const Tensor*> params;
+  for (const ParamGroup& g : groups_)
+    for (const auto& [name, p] : g.params) params[name] = &p;
+  std::map<std::string, StateDict> loaded;
+  int64_t step = 0;
+  std::vector<double> lrs(groups_.size(), NAN);
+  for (const auto& [key, t] : state) {
+    if (key == "step") {
+      step = static_cast<int64_t>(t.item());
+      continue;
+    }
+    if (key.rfind("group.", 0) == 0) {
+      const size_t i = std::stoul(key.substr(6));
+      COHORT_CHECK(i < groups_.size(), ValueError, "optimizer load_state_dict: state has '", key,
+                   "' but this optimizer has ", groups_.size(), " parameter groups");
+      lrs[i] = t.item();
+      continue;
+    }
+    const size_t dot = key.rfind('.');
+    const std::string param = dot == std::string::npos ? key : key.substr(0, dot);
+    const std::string buffer = dot == std::string::npos ? "" : key.substr(dot + 1);
+    auto it = params.find(param);
+    COHORT_CHECK(it != params.end(), ValueError, "optimizer load_state_dict: state for '", param,
+                 "' but this optimizer has no such parameter; was it saved from another model?");
+    bool known = false;
+    for (const std::string& b : buffer_names()) known = known || b == buffer;
+    COHORT_CHECK(known, ValueError, "optimizer load_state_dict: unknown buffer '", buffer, "' for '", param,
+                 "' (this optimizer keeps: ", buffer_names().front(), "...)");
+    COHORT_CHECK(t.shape() == it->second->shape(), ValueError, "optimizer load_state_dict: '", key, "' has shape ",
+                 t.shape_str(), " but the parameter has shape ", it->second->shape_str());
+    loaded[param][buffer] = t.to(it->second->dtype()).clone();
+  }
+  state_ = std::move(loaded);
+  step_count_ = step;
+  for (size_t i = 0; i < groups_.size(); ++i)
+    if (!std::isnan(lrs[i])) groups_[i].lr = lrs[i];
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  NoGradGuard no_grad;
+  double total = 0;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    const Tensor g64 = g.to(DType::f64);
+    total += (g64 * g64).sum().item();
+  }
+  total = std::sqrt(total);
+  if (total > max_norm) {
+    const double scale = max_norm / (total + 1e-6);
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (g.defined()) mul_(g, scale);
+    }
+  }
+  return total;
+}
+
+}  // namespace cohort

@@ -1,0 +1,101 @@
+// The update rules, as fused loops over a parameter's memory. They follow PyTorch's torch.optim
+// formulas exactly (tests compare one step of each against PyTorch).
+#include <cmath>
+
+#include "cohort/core/ops/elementwise.h"
+#include "cohort/core/ops/factory.h"
+#include "cohort/core/optim/optimizer.h"
+#include "cohort/core/parallel_for.h"
+
+namespace cohort {
+
+namespace {
+constexpr int64_t kGrain = 16384;
+
+Tensor& buffer(StateDict& state, const char* name, const Tensor& like, bool* fresh) {
+  auto it = state.find(name);
+  *fresh = it == state.end();
+  if (*fresh) it = state.emplace(name, zeros_like(like)).first;
+  return it->second;
+}
+}  // namespace
+
+SGD::SGD(NamedTensors params, SGDOptions opts) : Optimizer(std::move(params), opts.lr, opts.weight_decay), options(opts) {
+  COHORT_CHECK(opts.momentum >= 0, ValueError, "SGD: momentum must be >= 0, got ", opts.momentum);
+  COHORT_CHECK(!opts.nesterov || (opts.momentum > 0 && opts.dampening == 0), ValueError,
+               "SGD: nesterov needs momentum > 0 and dampening 0");
+}
+
+// g = grad + wd p; buf = momentum buf + (1 - dampening) g (buf = g on the first step);
+// g = nesterov ? g + momentum buf : buf; p -= lr g.
+void SGD::update(const std::string&, Tensor& param, const Tensor& grad, const ParamGroup& group, StateDict& state) {
+  const double lr = group.lr, wd = group.weight_decay, mom = options.momentum, damp = options.dampening;
+  const bool nesterov = options.nesterov;
+  dispatch_floating(param.dtype(), "SGD", [&](auto tag) {
+    using T = decltype(tag);
+    using A = acc_t<T>;
+    T* p = param.data_ptr<T>();
+    const T* g = grad.data_ptr<T>();
+    T* buf = nullptr;
+    bool fresh = false;
+    if (mom != 0) buf = buffer(state, "momentum_buffer", param, &fresh).template data_ptr<T>();
+    parallel_for(0, param.numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        A d = A(g[i]) + A(wd) * A(p[i]);
+        if (buf != nullptr) {
+          const A m = fresh ? d : A(mom) * A(buf[i]) + A(1 - damp) * d;
+          buf[i] = T(m);
+          d = nesterov ? d + A(mom) * m : m;
+        }
+        p[i] = T(A(p[i]) - A(lr) * d);
+      }
+    });
+  });
+}
+
+Adam::Adam(NamedTensors params, AdamOptions opts, bool decoupled)
+    : Optimizer(std::move(params), opts.lr, opts.weight_decay), options(opts), decoupled_(decoupled) {
+  COHORT_CHECK(opts.beta1 >= 0 && opts.beta1 < 1 && opts.beta2 >= 0 && opts.beta2 < 1, ValueError,
+               "Adam: betas must be in [0, 1), got (", opts.beta1, ", ", opts.beta2, ")");
+  COHORT_CHECK(opts.eps >= 0, ValueError, "Adam: eps must be >= 0, got ", opts.eps);
+}
+
+// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), with weight decay either added to g
+// (Adam) or applied as p *= 1 - lr wd first (AdamW).
+void Adam::update(const std::string&, Tensor& param, const Tensor& grad, const ParamGroup& group, StateDict& state) {
+  const double lr = group.lr, wd = group.weight_decay, b1 = options.beta1, b2 = options.beta2, eps = options.eps;
+  const double t = static_cast<double>(step_count_);
+  const double step_size = lr / (1 - std::pow(b1, t));
+  const double bc2_sqrt = std::sqrt(1 - std::pow(b2, t));
+  const bool decoupled = decoupled_;
+  bool fresh = false;
+  Tensor& m_t = buffer(state, "exp_avg", param, &fresh);
+  Tensor& v_t = buffer(state, "exp_avg_sq", param, &fresh);
+  dispatch_floating(param.dtype(), decoupled ? "AdamW" : "Adam", [&](auto tag) {
+    using T = decltype(tag);
+    using A = acc_t<T>;
+    T* p = param.data_ptr<T>();
+    const T* g = grad.data_ptr<T>();
+    T* m = m_t.data_ptr<T>();
+    T* v = v_t.data_ptr<T>();
+    parallel_for(0, param.numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        A pi = A(p[i]);
+        A gi = A(g[i]);
+        if (decoupled) {
+          pi *= A(1 - lr * wd);
+        } else {
+          gi += A(wd) * pi;
+        }
+        const A mi = A(b1) * A(m[i]) + A(1 - b1) * gi;
+        const A vi = A(b2) * A(v[i]) + A(1 - b2) * gi * gi;
+        m[i] = T(mi);
+        v[i] = T(vi);
+        p[i] = T(pi - A(step_size) * mi / (std::sqrt(vi) / A(bc2_sqrt) + A(eps)));
+      }
+    });
+  });
+}
+
+}  // namespace cohort

@@ -1,0 +1,54 @@
+#include "cohort/env/launcher_env.h"
+
+#include <string>
+#include <vector>
+
+namespace cohort::env {
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    parts.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+LauncherEnv LauncherEnv::from(const Environment& env) {
+  LauncherEnv h;
+  if (auto devices = env.get("CUDA_VISIBLE_DEVICES")) {
+    std::vector<std::string> ids;
+    if (!devices->empty()) {
+      for (const auto& id : split(*devices, ','))
+        if (!id.empty()) ids.push_back(id);
+    }
+    h.cuda_visible_devices = ids;
+  }
+  h.slurm_gpus_per_task = get_int(env, "SLURM_GPUS_PER_TASK");
+  h.omp_num_threads = env.get("OMP_NUM_THREADS");
+
+  // Open MPI binds to a core (np <= 2) or socket by default and says so here; srun's --cpu-bind
+  // (or a task/affinity default) exports SLURM_CPU_BIND_TYPE. "none" means unbound.
+  if (env.get("OMPI_COMM_WORLD_RANK") && env.get("OMPI_MCA_orte_bound_at_launch") == "1") {
+    h.cpus_bound_by = "Open MPI (OMPI_MCA_orte_bound_at_launch=1)";
+  } else if (auto bind = env.get("SLURM_CPU_BIND_TYPE");
+             bind && !bind->empty() && bind->rfind("none", 0) != 0 && env.get("SLURM_STEP_ID")) {
+    h.cpus_bound_by = "Slurm (SLURM_CPU_BIND_TYPE=" + *bind + ")";
+  }
+
+  for (const auto& dir : split(env.get("PATH").value_or("/usr/local/bin:/usr/bin:/bin"), ':'))
+    if (!dir.empty()) h.path.push_back(dir);
+  h.tmpdir = env.get("TMPDIR").value_or("/tmp");
+  if (h.tmpdir.empty()) h.tmpdir = "/tmp";
+  h.run_id = env.get("COHORT_RUN_ID");
+  h.master_port = env.get("MASTER_PORT");
+  return h;
+}
+
+}  // namespace cohort::env
