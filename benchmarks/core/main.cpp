@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     std::vector<cohort::bench::MatmulShape> shapes;
     for (const std::string& s : sizes) shapes.push_back(parse_shape(s));
     std::printf(
-        "# cohort-bench-core: cohort %s, %s, %d hardware threads available, median of %d alternating runs "
+        "# cohort-bench-core: cohort %s, %s, %d OpenMP threads by default, median of %d alternating runs "
         "after %d warm-up\n",
         COHORT_VERSION_STRING, onednn_version().c_str(), cohort::get_num_threads(), run.reps, run.warmup);
     if (only != "elementwise") cohort::bench::matmul_bench(shapes, threads, run);

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <fstream>
 #include <string>
 
 namespace cohort::run {
@@ -83,6 +84,54 @@ std::vector<int> allowed_cpus() {
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &set)) cpus.push_back(c);
   return cpus;
+}
+
+std::vector<int> parse_cpu_list(const std::string& list) {
+  std::vector<int> cpus;
+  std::size_t start = 0;
+  std::string text = list;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.empty()) return cpus;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string part = text.substr(start, end - start);
+    std::size_t dash = part.find('-');
+    try {
+      int lo = std::stoi(part.substr(0, dash));
+      int hi = dash == std::string::npos ? lo : std::stoi(part.substr(dash + 1));
+      for (int c = lo; c <= hi; ++c) cpus.push_back(c);
+    } catch (const std::exception&) {
+      return {};
+    }
+    start = end + 1;
+  }
+  return cpus;
+}
+
+std::vector<int> node_cpus() {
+  auto read_list = [](const std::string& path) {
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line);
+    return parse_cpu_list(line);
+  };
+  // /proc/self/cgroup: "3:cpuset:/slurm/uid_0/job_7" (v1) or "0::/slurm/job_7" (v2).
+  std::ifstream cg("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(cg, line)) {
+    std::size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    std::vector<int> cpus;
+    if (controllers == "cpuset")
+      cpus = read_list("/sys/fs/cgroup/cpuset" + path + "/cpuset.effective_cpus");
+    else if (controllers.empty())
+      cpus = read_list("/sys/fs/cgroup" + path + "/cpuset.cpus.effective");
+    if (!cpus.empty()) return cpus;
+  }
+  std::vector<int> online = read_list("/sys/devices/system/cpu/online");
+  return online.empty() ? allowed_cpus() : online;
 }
 
 std::vector<std::string> dev_nvidia_gpus(const std::string& dev_dir) {

@@ -42,6 +42,13 @@ Binding plan_binding(const BindingInputs& in);
 // The cores this process may run on (sched_getaffinity), ascending.
 std::vector<int> allowed_cpus();
 
+// The cores of this node that this job may use: its cpuset cgroup's (v1 or v2), else the online
+// CPUs. Used instead of allowed_cpus() when mpirun already narrowed each rank's affinity.
+std::vector<int> node_cpus();
+
+// "0-3,6" -> {0,1,2,3,6}; empty on a malformed list.
+std::vector<int> parse_cpu_list(const std::string& list);
+
 // The GPUs the driver exposes, counted without linking CUDA: one per /dev/nvidia<N> (not
 // nvidiactl, nvidia-uvm), named by CUDA index "0", "1", ...
 std::vector<std::string> dev_nvidia_gpus(const std::string& dev_dir = "/dev");

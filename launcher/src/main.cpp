@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <string>
 
-#include "binding.h"
 #include "cohort/env/environment.h"
 #include "cohort/env/rank_env.h"
 #include "modes.h"
@@ -38,12 +37,9 @@ int main(int argc, char** argv) {
       return run::run_standalone(options, argc, argv, environment, host);
     return run::run_rank(options, environment, host);
   } catch (const env::EnvError& e) {
+    // The same message from every rank of a job: the host says which node's environment it was.
     std::fprintf(stderr, "cohort-run: error on host %s: %s\n", host.c_str(), e.what());
-  } catch (const run::BindingError& e) {
-    std::fprintf(stderr, "cohort-run: error: %s\n", e.what());
-  } catch (const run::UsageError& e) {
-    std::fprintf(stderr, "cohort-run: error: %s\n", e.what());
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // UsageError, BindingError, and the unexpected
     std::fprintf(stderr, "cohort-run: error: %s\n", e.what());
   }
   return 2;

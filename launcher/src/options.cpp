@@ -52,7 +52,8 @@ DEVICES
   ranks than GPUs is an error (under srun --gpus-per-task, Slurm's own per-task list is kept).
   Without GPUs (or with --gpus-per-rank 0) the cores this process may use are split into
   LOCAL_WORLD_SIZE disjoint blocks (sched_setaffinity); with more ranks than cores they are shared
-  round-robin (a note says so once). A binding made by mpirun or srun --cpu-bind is kept.
+  round-robin (a note says so once). A binding asked for with mpirun --bind-to or srun
+  --cpu-bind is kept; mpirun's default one (a socket shared by several ranks) is replaced.
   OMP_NUM_THREADS is set to the number of cores given unless already set.
 
 OUTPUT, SIGNALS, FAILURES

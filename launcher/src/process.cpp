@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -21,6 +22,9 @@ namespace {
 constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+// The signals that ask a program to stop; a program that ends after one was not "failing".
+bool is_stop_signal(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGHUP; }
 
 // Writes everything, retrying short writes; a closed reader (EPIPE, e.g. `| head`) drops the rest
 // of that stream rather than stopping the program.
@@ -63,6 +67,24 @@ void write_all(int fd, const std::string& data, bool& broken) {
   execvpe(argv[0], argv, envp);
   die(errno);
   _exit(127);  // not reached: die() exits, but a lambda cannot say [[noreturn]]
+}
+
+// Whole lines, in batches of at most PIPE_BUF bytes: each batch is one write(), which POSIX keeps
+// in one piece on a pipe even when other ranks write to the same one (stand-alone mode).
+void write_lines(int fd, const std::string& text, bool& broken) {
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = start;
+    for (;;) {
+      std::size_t nl = text.find('\n', end);
+      std::size_t next = nl == std::string::npos ? text.size() : nl + 1;
+      if (end > start && next - start > PIPE_BUF) break;
+      end = next;
+      if (end == text.size()) break;
+    }
+    write_all(fd, text.substr(start, end - start), broken);
+    start = end;
+  }
 }
 
 }  // namespace
@@ -147,7 +169,7 @@ SuperviseResult supervise(Child& child, SignalCatcher& signals, const SuperviseO
   char buf[65536];
 
   auto close_pipe = [&](int k) {
-    if (prefixers[k]) write_all(k + 1, prefixers[k]->finish(), broken[k]);
+    if (prefixers[k]) write_lines(k + 1, prefixers[k]->finish(), broken[k]);
     close(*pipes[k]);
     *pipes[k] = -1;
   };
@@ -172,11 +194,12 @@ SuperviseResult supervise(Child& child, SignalCatcher& signals, const SuperviseO
             result.wait_status = status;
             result.ended_ns = now_ns();
           }
-        } else if (!ended) {
-          bool from_terminal = info.ssi_code == SI_KERNEL;
-          if (!(options.skip_terminal_signals && from_terminal))
+        } else {
+          if (!ended && options.forward)
+            options.forward(sig, info.ssi_code == SI_KERNEL);
+          else if (!ended)
             kill(child.own_process_group ? -child.pid : child.pid, sig);
-          if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) result.stop_signal = sig;
+          if (is_stop_signal(sig)) result.stop_signal = sig;
         }
       }
     }
@@ -189,7 +212,25 @@ SuperviseResult supervise(Child& child, SignalCatcher& signals, const SuperviseO
         continue;
       }
       std::string_view bytes(buf, static_cast<std::size_t>(n));
-      write_all(k + 1, prefixers[k] ? prefixers[k]->feed(bytes) : std::string(bytes), broken[k]);
+      if (prefixers[k])
+        write_lines(k + 1, prefixers[k]->feed(bytes), broken[k]);
+      else
+        write_all(k + 1, std::string(bytes), broken[k]);
+    }
+  }
+  // srun (and any launcher that signals the whole process tree) may stop the program before
+  // cohort-run's own copy of the signal arrives: a program that failed gets a moment to be
+  // explained by a stop request before it counts as a failure.
+  if (result.stop_signal == 0 && result.wait_status != 0 && options.stop_grace_ms > 0) {
+    pollfd p{signals.fd(), POLLIN, 0};
+    auto deadline = now_ns() + static_cast<std::int64_t>(options.stop_grace_ms) * 1000000;
+    for (std::int64_t left = deadline - now_ns(); left > 0 && result.stop_signal == 0;
+         left = deadline - now_ns()) {
+      if (poll(&p, 1, static_cast<int>(left / 1000000) + 1) <= 0) continue;
+      signalfd_siginfo info;
+      if (read(signals.fd(), &info, sizeof info) == static_cast<ssize_t>(sizeof info) &&
+          is_stop_signal(static_cast<int>(info.ssi_signo)))
+        result.stop_signal = static_cast<int>(info.ssi_signo);
     }
   }
   return result;

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -60,15 +61,19 @@ Child spawn(const ChildSpec& spec, const SignalCatcher& signals);
 struct SuperviseOptions {
   LinePrefixer* out_prefix = nullptr;  // with Output::pipe: where each stream's lines go
   LinePrefixer* err_prefix = nullptr;
-  // Signals the terminal sent to the whole foreground process group (si_code SI_KERNEL) already
-  // reached the child when it shares cohort-run's group: do not send them a second time.
-  bool skip_terminal_signals = false;
+  // Where a received signal goes; by default to the child's process group. `from_terminal`: the
+  // terminal sent it to the whole foreground group (si_code SI_KERNEL), so a child that shares
+  // cohort-run's group has it already.
+  std::function<void(int sig, bool from_terminal)> forward;
+  // When the program ends unsuccessfully with no stop signal seen yet, wait this long for one
+  // (see supervise()).
+  int stop_grace_ms = 300;
 };
 
 struct SuperviseResult {
   int wait_status = 0;
   std::int64_t ended_ns = 0;       // when the program was seen to end
-  int stop_signal = 0;             // the last SIGINT/SIGTERM/SIGHUP forwarded before it ended
+  int stop_signal = 0;  // the last SIGINT/SIGTERM/SIGHUP cohort-run received for this program
 };
 
 // Runs until the program has ended and its output is drained.

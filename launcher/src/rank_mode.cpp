@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -12,6 +13,8 @@
 #include "line_prefixer.h"
 #include "modes.h"
 #include "process.h"
+#include "run_dir.h"
+#include "stdio_lending.h"
 
 namespace cohort::run {
 namespace {
@@ -70,12 +73,14 @@ void make_directories(const std::string& path) {
 }
 
 int run_rank(const Options& o, const env::Environment& env, const std::string& host) {
+  if (!o.standalone_dir.empty()) borrow_stdio(o.standalone_dir + "/stdio.sock");
   env::RankEnv me = env::RankEnv::from_launcher(env, {o.master_addr, o.master_port});
   if (o.nproc_per_node > 0 && o.nproc_per_node != me.local_world_size)
     throw UsageError("--nproc-per-node " + std::to_string(o.nproc_per_node) + " but " +
                      env::to_string(me.launcher) + " started " +
                      std::to_string(me.local_world_size) + " ranks on this node; under srun or "
                      "mpirun the launcher starts the ranks: drop --nproc-per-node");
+  if (!o.standalone_dir.empty()) register_rank(o.standalone_dir, me.rank, getpid());
   env::LauncherEnv le = env::LauncherEnv::from(env);
 
   BindingInputs in;
@@ -87,7 +92,7 @@ int run_rank(const Options& o, const env::Environment& env, const std::string& h
   in.gpus_bound_per_task = me.launcher == env::Launcher::slurm && le.slurm_gpus_per_task &&
                            le.cuda_visible_devices && !o.gpus;
   in.cpu_bind = o.cpu_bind;
-  in.cpus = allowed_cpus();
+  in.cpus = le.cpus_bound_by_default ? node_cpus() : allowed_cpus();
   in.cpus_bound_by = le.cpus_bound_by;
   Binding binding = plan_binding(in);
 

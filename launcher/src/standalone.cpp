@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <climits>
@@ -13,6 +14,8 @@
 #include "failure.h"
 #include "modes.h"
 #include "process.h"
+#include "run_dir.h"
+#include "stdio_lending.h"
 
 namespace cohort::run {
 namespace {
@@ -91,14 +94,16 @@ int run_standalone(const Options& o, int argc, char** argv, const env::Environme
   if (!o.master_port && !le.master_port)
     mpirun_env.set("MASTER_PORT", std::to_string(free_local_port()));
 
-  // --oversubscribe: N may exceed the cores (cohort-run shares them and says so); --bind-to none:
-  // the ranks' cohort-run splits the cores itself; -q: the summary line below replaces mpirun's
-  // multi-line abort message.
+  // --host localhost:N: all N ranks here, even inside a Slurm allocation of several nodes (which
+  // mpirun would otherwise fill slot by slot); --oversubscribe: N may exceed the cores
+  // (cohort-run shares them and says so); --bind-to none: the ranks' cohort-run splits the cores
+  // itself; -q: the summary line below replaces mpirun's multi-line abort message.
   ChildSpec spec;
   // Found on PATH: run it by name, as a user would. Open MPI treats an absolute mpirun path as
   // --prefix, and a merged-/usr PATH entry such as /bin/mpirun then gives the prefix "/".
-  spec.argv = {o.mpirun.empty() ? std::string("mpirun") : o.mpirun, "-np", std::to_string(o.nproc_per_node), "--oversubscribe", "--bind-to",
-               "none", "-q"};
+  std::string n = std::to_string(o.nproc_per_node);
+  spec.argv = {o.mpirun.empty() ? std::string("mpirun") : o.mpirun, "-np", n, "--host",
+               "localhost:" + n, "--oversubscribe", "--bind-to", "none", "-q"};
   if (geteuid() == 0) spec.argv.push_back("--allow-run-as-root");
   spec.argv.push_back(self_executable());
   spec.argv.push_back("--standalone-run-dir");
@@ -112,6 +117,7 @@ int run_standalone(const Options& o, int argc, char** argv, const env::Environme
   int code = 0;
   {
     SignalCatcher signals;
+    StdioLender lender(run_dir + "/stdio.sock");  // after SignalCatcher: its thread inherits the mask
     Child child;
     try {
       child = spawn(spec, signals);
@@ -119,8 +125,18 @@ int run_standalone(const Options& o, int argc, char** argv, const env::Environme
       remove_run_dir(run_dir);
       throw UsageError(e.what());
     }
+    // Signals go to the ranks' cohort-runs directly (see run_dir.h); to mpirun only while some
+    // rank has not registered yet, and never a terminal's, which mpirun (in our process group)
+    // got already.
     SuperviseOptions so;
-    so.skip_terminal_signals = true;  // Ctrl-C already reached mpirun, in our process group
+    pid_t mpirun_pid = child.pid;
+    int nproc = o.nproc_per_node;
+    so.forward = [&run_dir, mpirun_pid, nproc](int sig, bool from_terminal) {
+      std::vector<pid_t> ranks = registered_ranks(run_dir);
+      for (pid_t pid : ranks) kill(pid, sig);
+      if (static_cast<int>(ranks.size()) < nproc && !from_terminal) kill(mpirun_pid, sig);
+    };
+    so.stop_grace_ms = 0;             // a stop request reaches us before mpirun can end
     SuperviseResult result = supervise(child, signals, so);
     Outcome mpirun_outcome = outcome_of(result.wait_status);
     code = mpirun_outcome.exit_code;

@@ -180,6 +180,19 @@ TEST(Matmul, F64ResultDoesNotDependOnThreadCount) {
   EXPECT_EQ(one, two);
 }
 
+TEST(Matmul, F32IsRightAfterTheThreadCountChanges) {
+  // oneDNN primitives are built for one thread count; a cached one must not be reused for another.
+  Generator gen(14);
+  Tensor a = randn({150, 260}, {}, &gen), b = randn({260, 70}, {}, &gen);
+  const std::vector<double> want = naive_mm(values(a), values(b), 150, 260, 70);
+  const int threads = get_num_threads();
+  for (int t : {1, 2, 1}) {
+    set_num_threads(t);
+    expect_close(matmul(a, b), want, f32_tol(260));
+  }
+  set_num_threads(threads);
+}
+
 TEST(Matmul, ConcurrentCallsFromThreadsShareTheCacheSafely) {
   // Thread-as-rank programs multiply from several threads at once: same and different shapes.
   Generator gen(13);

@@ -49,6 +49,34 @@ TEST(Adam, FirstStepMovesByLearningRate) {
   EXPECT_NEAR(q.select(0, 0).item(), 1.0 * (1 - 0.001) - 0.01, 1e-8);
 }
 
+TEST(Adam, BiasCorrectionCountsEachParametersOwnSteps) {
+  // q has no gradient in the first step, so its first update is in the second: like torch, its
+  // bias correction is that of a first update (t = 1, a move of ~lr), not of the optimizer's
+  // second step (which would move it by ~0.0074).
+  Tensor p = full({2}, 1.0, DType::f64).requires_grad_(), q = full({2}, 1.0, DType::f64).requires_grad_();
+  AdamOptions o;
+  o.lr = 0.01;
+  Adam adam({{"p", p}, {"q", q}}, o);
+  p.set_grad(full({2}, 3.0, DType::f64));
+  adam.step();
+  q.set_grad(full({2}, 3.0, DType::f64));
+  adam.step();
+  EXPECT_NEAR(q.select(0, 0).item(), 0.99, 1e-8);
+  StateDict s = adam.state_dict();
+  EXPECT_EQ(s.at("p.step").item<int64_t>(), 2);
+  EXPECT_EQ(s.at("q.step").item<int64_t>(), 1);
+
+  // The counts survive a state_dict round trip: a copy continues exactly like the original.
+  Tensor p2 = p.detach().clone().requires_grad_(), q2 = q.detach().clone().requires_grad_();
+  Adam copy({{"p", p2}, {"q", q2}}, o);
+  copy.load_state_dict(s);
+  for (Tensor* t : {&p, &q, &p2, &q2}) t->set_grad(full({2}, -1.0, DType::f64));
+  adam.step();
+  copy.step();
+  EXPECT_NEAR(p2.select(0, 0).item(), p.select(0, 0).item(), 1e-15);
+  EXPECT_NEAR(q2.select(0, 0).item(), q.select(0, 0).item(), 1e-15);
+}
+
 TEST(Optimizer, StateDictIsKeyedByParameterNameAndRoundTrips) {
   Tensor p;
   SGDOptions o;

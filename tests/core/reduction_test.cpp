@@ -177,3 +177,9 @@ TEST(MaxDim, BadDimsAreErrors) {
   // Reducing a non-empty dim of an empty tensor is fine: the result is empty.
   EXPECT_EQ(max(zeros({0, 3}), 1).values.shape(), (Shape{0}));
 }
+
+TEST(Reduction, ScalarWithExplicitDimIsItself) {
+  EXPECT_DOUBLE_EQ(sum(scalar_tensor(2.0), {0}).item(), 2.0);
+  EXPECT_DOUBLE_EQ(mean(scalar_tensor(3.0), {-1}, true).item(), 3.0);
+  EXPECT_THROW(sum(scalar_tensor(2.0), {1}), IndexError);
+}

@@ -86,3 +86,20 @@ TEST(Tensor, CudaWithoutGpuIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
   }
 }
+
+TEST(Allocator, LargeBlocksAreReusedAndCounted) {
+  CpuAllocator& a = CpuAllocator::instance();
+  const AllocatorStats before = a.stats();
+  void* first;
+  {
+    Tensor t = Tensor::empty({1 << 20});  // 4 MiB
+    first = t.raw_data();
+    EXPECT_GE(a.stats().allocated, before.allocated + (4u << 20));
+  }
+  const AllocatorStats freed = a.stats();
+  EXPECT_EQ(freed.allocated, before.allocated);
+  Tensor again = Tensor::empty({1 << 20});
+  EXPECT_EQ(again.raw_data(), first);  // the same block, from the cache
+  EXPECT_EQ(a.stats().cache_hits, freed.cache_hits + 1);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(again.raw_data()) % 64, 0u);
+}

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -117,6 +118,16 @@ TEST(Binding, ALauncherBindingIsKeptAndNoBindMeansNothing) {
   EXPECT_EQ(b.threads, 0);
 }
 
+TEST(Binding, CpuListsParse) {
+  EXPECT_EQ(cohort::run::parse_cpu_list("0-3,6\n"), std::vector<int>({0, 1, 2, 3, 6}));
+  EXPECT_EQ(cohort::run::parse_cpu_list("5"), std::vector<int>({5}));
+  EXPECT_TRUE(cohort::run::parse_cpu_list("x-1").empty());
+  std::vector<int> node = cohort::run::node_cpus();
+  std::vector<int> mine = cohort::run::allowed_cpus();
+  for (int c : mine)
+    EXPECT_NE(std::find(node.begin(), node.end(), c), node.end()) << "core " << c << " of ours";
+}
+
 TEST(Binding, CpuListString) {
   EXPECT_EQ(cohort::run::cpu_list_string({0, 1, 2, 3, 6, 8, 9}), "0-3,6,8-9");
   EXPECT_EQ(cohort::run::cpu_list_string({}), "");
@@ -153,11 +164,18 @@ TEST(LauncherEnv, DevicesThreadsAndBindingFromTheEnvironment) {
   EXPECT_EQ(*some.cuda_visible_devices, std::vector<std::string>({"2", "3"}));
   EXPECT_EQ(some.omp_num_threads.value_or(""), "4");
   EXPECT_EQ(some.path, std::vector<std::string>({"/a", "/b"}));
-  EXPECT_NE(some.cpus_bound_by.find("Open MPI"), std::string::npos);
+  EXPECT_TRUE(some.cpus_bound_by.empty()) << "mpirun's default binding is not the user's choice";
+  EXPECT_TRUE(some.cpus_bound_by_default);
+
+  LauncherEnv asked = LauncherEnv::from(Environment(Vars{{"OMPI_COMM_WORLD_RANK", "0"},
+                                                         {"OMPI_MCA_orte_bound_at_launch", "1"},
+                                                         {"OMPI_MCA_hwloc_base_binding_policy", "core"}}));
+  EXPECT_EQ(asked.cpus_bound_by, "mpirun --bind-to core");
+  EXPECT_FALSE(asked.cpus_bound_by_default);
 
   LauncherEnv slurm = LauncherEnv::from(Environment(
       {{"SLURM_STEP_ID", "0"}, {"SLURM_CPU_BIND_TYPE", "mask_cpu:"}, {"SLURM_GPUS_PER_TASK", "1"}}));
-  EXPECT_NE(slurm.cpus_bound_by.find("Slurm"), std::string::npos);
+  EXPECT_NE(slurm.cpus_bound_by.find("srun --cpu-bind"), std::string::npos);
   EXPECT_EQ(slurm.slurm_gpus_per_task.value_or(0), 1);
   EXPECT_TRUE(LauncherEnv::from(Environment(Vars{{"SLURM_STEP_ID", "0"},
                                              {"SLURM_CPU_BIND_TYPE", "none"}}))

@@ -7,6 +7,7 @@ Each CASE is one ctest test (tests/launcher/CMakeLists.txt). Every command runs 
 a launcher that hangs fails the test instead of stalling ctest.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 
+import rankcheck
 from rankcheck import (REPORT, SKIP, TestFailure, by_rank, check, check_contract,
                        check_cpu_binding, clean_env, failure_lines, main, run)
 
@@ -163,6 +165,11 @@ def case_mpirun_contract(cohort_run, *_):
     for rank, e in envs.items():
         check(e.get("OMP_NUM_THREADS") == "3", "a user's OMP_NUM_THREADS is kept", str(r))
         check(e.get("MASTER_PORT") == "23456", "an exported MASTER_PORT is kept", str(r))
+    # A binding asked of mpirun is kept: --bind-to socket gives both ranks the whole socket.
+    r = run(mpirun(2) + ["--bind-to", "socket", cohort_run, "sh", "-c", REPORT], timeout=60)
+    check(r.rc == 0, "mpirun --bind-to socket cohort-run succeeds", str(r))
+    for rank, lines in by_rank(r.out).items():
+        check(rankcheck.cpus_of(lines) == CPUS, f"rank {rank} keeps mpirun's socket binding", str(r))
 
 
 def case_mpirun_failure(cohort_run, *_):
@@ -193,6 +200,16 @@ def case_standalone_contract(cohort_run, *_):
     envs = check_contract(r, world=3, nodes=1, master_addr="127.0.0.1", run_id_prefix="my-run")
     check(all(e["MASTER_PORT"] == "24680" for e in envs.values()), "--master-port wins", str(r))
     check_cpu_binding(r, envs, 3, CPUS)
+
+    # Bursts of output from 4 ranks at once arrive as whole lines, each with its own rank's
+    # prefix (the ranks write to the parent's stdout directly, not through mpirun's forwarding).
+    burst = 'i=0; while [ $i -lt 3000 ]; do echo "rank $RANK line $i"; i=$((i+1)); done'
+    r = run([cohort_run, "--nproc-per-node", "4", "sh", "-c", burst], timeout=60)
+    check(r.rc == 0, "burst run succeeds", str(r))
+    lines = r.out.splitlines()
+    bad = [l for l in lines if not re.fullmatch(r"\[(\d)\] rank \1 line \d+", l)]
+    check(not bad, f"{len(bad)} lines mangled, e.g. {bad[:3]}")
+    check(len(lines) == 4 * 3000, f"{len(lines)} lines, expected {4 * 3000}")
 
 
 def case_standalone_failure(cohort_run, *_):

@@ -8,8 +8,14 @@ import time
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
 
-# What a rank program prints so the tests can see its whole contract and its CPU binding.
-REPORT = "env; grep Cpus_allowed_list /proc/self/status; echo to-stderr >&2"
+# What a rank program prints so the tests can see its contract and its CPU binding: a few hundred
+# bytes, so that mpirun (which forwards output in chunks, not lines) never has to cut it.
+CONTRACT_VARS = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK",
+                 "GROUP_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "COHORT_RUN_ID",
+                 "COHORT_RESTART_COUNT", "COHORT_CHECKPOINT_DIR", "OMP_NUM_THREADS",
+                 "CUDA_VISIBLE_DEVICES"]
+REPORT = ("env | grep -E '^(" + "|".join(CONTRACT_VARS) + ")='; "
+          "grep Cpus_allowed_list /proc/self/status; echo to-stderr >&2")
 
 _PREFIX = re.compile(r"^\[(\d+)\] (.*)$")
 

@@ -37,6 +37,22 @@ Tensor CaseBuilder::input(const std::string& name, const Tensor& value, bool gra
   return leaf;
 }
 
+void CaseBuilder::parameters(const Module& m) {
+  std::vector<std::string> names, keys;
+  for (const auto& [name, p] : m.named_parameters()) {
+    inputs_.push_back({name, p});
+    names.push_back(name);
+  }
+  for (const auto& [key, t] : m.state_dict()) keys.push_back(key);
+  attr("params", names);
+  attr("state_dict_keys", keys);
+}
+
+void CaseBuilder::output(const std::string& name, const Tensor& t) {
+  outputs_.push_back(t);
+  output_names_.push_back(name);
+}
+
 namespace {
 std::string quoted(const std::string& s) {
   std::string r = "\"";
@@ -46,28 +62,39 @@ std::string quoted(const std::string& s) {
   }
   return r + "\"";
 }
+
+// A double as JSON: +-inf as the strings "inf"/"-inf" (JSON has no infinities).
+std::string number(double v) {
+  if (std::isinf(v)) return v > 0 ? "\"inf\"" : "\"-inf\"";
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+template <class T, class F>
+std::string list(const std::vector<T>& v, F to_json) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + to_json(v[i]);
+  return s + "]";
+}
 }  // namespace
 
 void CaseBuilder::attr(const std::string& key, int64_t v) { attrs_.emplace_back(key, std::to_string(v)); }
 
-void CaseBuilder::attr(const std::string& key, double v) {
-  if (std::isinf(v)) {
-    attrs_.emplace_back(key, v > 0 ? "\"inf\"" : "\"-inf\"");
-    return;
-  }
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  attrs_.emplace_back(key, buf);
-}
+void CaseBuilder::attr(const std::string& key, double v) { attrs_.emplace_back(key, number(v)); }
 
 void CaseBuilder::attr(const std::string& key, bool v) { attrs_.emplace_back(key, v ? "true" : "false"); }
 
 void CaseBuilder::attr(const std::string& key, const std::string& v) { attrs_.emplace_back(key, quoted(v)); }
 
 void CaseBuilder::attr(const std::string& key, const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  attrs_.emplace_back(key, s + "]");
+  attrs_.emplace_back(key, list(v, [](int64_t x) { return std::to_string(x); }));
+}
+
+void CaseBuilder::attr(const std::string& key, const std::vector<double>& v) { attrs_.emplace_back(key, list(v, number)); }
+
+void CaseBuilder::attr(const std::string& key, const std::vector<std::string>& v) {
+  attrs_.emplace_back(key, list(v, quoted));
 }
 
 }  // namespace cohort::parity

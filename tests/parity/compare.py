@@ -5,10 +5,11 @@
       [--filter SUBSTRING] [--threads T] [--keep DIR] [--verbose]
 
 Runs cohort_parity_driver (which writes every case's inputs, outputs, upstream gradients and input
-gradients, see driver_main.cpp), then redoes each case with torch: the same op on the same inputs,
-then torch.autograd.backward with the same upstream gradients. Prints one line per case (name, the
-largest absolute error over its outputs and gradients, the tolerance, PASS/FAIL) and exits 1 if any
-case fails, 77 (ctest's skip) if this interpreter cannot import torch.
+gradients, see driver_main.cpp), then redoes each case with torch: the same op (or optimizer steps,
+LR schedule, module) on the same inputs, then torch.autograd.backward with the same upstream
+gradients. Prints one line per case (name, the largest absolute error over its outputs and
+gradients, the tolerance, PASS/FAIL) and exits 1 if any case fails, 77 (ctest's skip) if this
+interpreter cannot import torch.
 
 The seed is fresh on every run (from os.urandom) and printed first: rerun with --seed to reproduce.
 16-bit cases run in torch's own bf16/f16 kernels where the CPU has them, else in f32 with the
@@ -61,6 +62,16 @@ class Case:
         return torch.frombuffer(data, dtype=dtype).reshape(spec["shape"]).clone()
 
 
+def outputs_by_name(outs, specs):
+    """A torch function's outputs keyed by name, in the order of cohort's named outputs."""
+    names = [s.get("name") for s in specs]
+    only_cohort = [n for n in names if n not in outs]
+    only_torch = sorted(set(outs) - set(names))
+    if only_cohort or only_torch:
+        raise AssertionError(f"outputs differ by name: only cohort has {only_cohort}, only torch has {only_torch}")
+    return [outs[n] for n in names]
+
+
 def run_torch(case, upcast):
     """Forward and backward in torch; returns (outputs, input grads). upcast: bf16/f16 in f32."""
     torch = case.torch
@@ -76,6 +87,8 @@ def run_torch(case, upcast):
     cohort_outs = [case.load(s) for s in case.entry["outputs"]]
     fn = case.ops.OPS[case.entry["op"]][1]
     outs = fn(leaves, case.entry["attrs"], cohort_outs)
+    if isinstance(outs, dict):
+        outs = outputs_by_name(outs, case.entry["outputs"])
     outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
     roots, grads = [], []
@@ -172,7 +185,8 @@ def check_case(case, verbose):
     biggest_out = max([o.numel() for o in outs] + [1])
     compared = []
     for k, (got, ref) in enumerate(zip(got_outs, outs)):
-        compared.append((f"output {k}", got, ref, case.family))
+        label = entry["outputs"][k].get("name") or k
+        compared.append((f"output {label}", got, ref, case.family))
     for i, spec in enumerate(entry["inputs"]):
         if not spec["requires_grad"]:
             continue

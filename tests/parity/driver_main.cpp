@@ -5,7 +5,8 @@
 // floating output that requires grad and runs backward. Each tensor is written to OUT_DIR as raw
 // little-endian bytes of its contiguous row-major values (bf16/f16 as their 16-bit patterns, bool
 // as one byte); OUT_DIR/manifest.json lists, per case, the op, its attributes and every tensor's
-// file, dtype and shape. A case whose op throws is written with its error, for compare.py to report.
+// file, dtype and shape (and name, for a named output). A case whose op throws is written with its
+// error, for compare.py to report.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -134,7 +135,10 @@ std::string run_case(const ParityCase& pc, const Args& args) {
   m << "],\n   \"outputs\": [";
   const bool ran = error.empty();
   for (size_t i = 0; ran && i < c.outputs().size(); ++i) {
-    m << (i ? ", " : "") << write_tensor(args.out_dir, pc.name + ".out" + std::to_string(i) + ".bin", c.outputs()[i]);
+    const std::string& label = c.output_names()[i];
+    const std::string extra = label.empty() ? "" : ", \"name\": \"" + escaped(label) + "\"";
+    m << (i ? ", " : "")
+      << write_tensor(args.out_dir, pc.name + ".out" + std::to_string(i) + ".bin", c.outputs()[i], extra);
   }
   m << "],\n   \"upstream\": [";
   for (size_t i = 0; ran && i < upstream.size(); ++i) {
@@ -161,6 +165,9 @@ CaseList all_cases() {
   add_nn_cases(cases);
   add_indexing_cases(cases);
   add_factory_cases(cases);
+  add_optim_cases(cases);
+  add_schedule_cases(cases);
+  add_module_cases(cases);
   return cases;
 }
 

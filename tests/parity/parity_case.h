@@ -9,7 +9,11 @@
 // The driver (driver_main.cpp) runs each case's build function, then backward from every floating
 // output with a random upstream gradient, and writes inputs, outputs, upstream gradients and input
 // gradients to disk with a JSON manifest. compare.py redoes every case with torch. `op` names the
-// torch function there (see OPS in compare.py); `attrs` are its arguments.
+// torch function there (see OPS in torch_ops.py); `attrs` are its arguments.
+//
+// Cases that are not one op (optimizers, modules) name their outputs (c.output("fc.weight", p)),
+// and a module's parameters are inputs under their dotted names (c.parameters(module)), so a
+// mismatch is reported as "output fc.weight.exp_avg" or "grad of attn.qkv.weight".
 #pragma once
 
 #include <cstdint>
@@ -44,8 +48,16 @@ class CaseBuilder {
   // Registers `value` as input (in argument order for the torch side). Floating inputs become
   // leaves that require grad unless `grad` is false; the returned leaf keeps value's strides.
   Tensor input(const std::string& name, const Tensor& value, bool grad = true);
-  void output(const Tensor& t) { outputs_.push_back(t); }
-  void outputs(const std::vector<Tensor>& ts) { outputs_.insert(outputs_.end(), ts.begin(), ts.end()); }
+  // Registers a module's parameters as inputs under their dotted names: the module's own leaves,
+  // so backward writes their gradients. Also records the attributes "params" (those names, in
+  // order) and "state_dict_keys" (the keys of m.state_dict()) for the torch side to map.
+  void parameters(const Module& m);
+  void output(const Tensor& t) { output("", t); }
+  // A named output: compare.py labels it by name, and a torch function may return a dict by name.
+  void output(const std::string& name, const Tensor& t);
+  void outputs(const std::vector<Tensor>& ts) {
+    for (const Tensor& t : ts) output(t);
+  }
 
   // Attributes, written into the manifest as JSON values.
   void attr(const std::string& key, int64_t v);
@@ -55,16 +67,20 @@ class CaseBuilder {
   void attr(const std::string& key, const char* v) { attr(key, std::string(v)); }
   void attr(const std::string& key, const std::string& v);
   void attr(const std::string& key, const std::vector<int64_t>& v);
+  void attr(const std::string& key, const std::vector<double>& v);
+  void attr(const std::string& key, const std::vector<std::string>& v);
 
   Generator& gen() { return gen_; }
   const std::vector<CaseInput>& inputs() const { return inputs_; }
   const std::vector<Tensor>& outputs() const { return outputs_; }
+  const std::vector<std::string>& output_names() const { return output_names_; }  // "" if unnamed
   const std::vector<std::pair<std::string, std::string>>& attrs() const { return attrs_; }
 
  private:
   Generator& gen_;
   std::vector<CaseInput> inputs_;
   std::vector<Tensor> outputs_;
+  std::vector<std::string> output_names_;
   std::vector<std::pair<std::string, std::string>> attrs_;  // key, JSON text
 };
 
@@ -83,5 +99,8 @@ void add_linalg_cases(CaseList& cases);
 void add_nn_cases(CaseList& cases);
 void add_indexing_cases(CaseList& cases);
 void add_factory_cases(CaseList& cases);
+void add_optim_cases(CaseList& cases);     // SGD, Adam, AdamW: steps and state buffers
+void add_schedule_cases(CaseList& cases);  // clip_grad_norm and the LR schedules
+void add_module_cases(CaseList& cases);    // nn modules by state dict, forward and backward
 
 }  // namespace cohort::parity

@@ -3,12 +3,17 @@
 OPS maps the `op` of a case (see cases_*.cpp) to (family, fn). fn(t, a, outs) gets the case's
 inputs as an ordered dict name -> torch tensor (leaves that require grad where cohort's did), its
 attributes `a`, and cohort's own outputs `outs` (only dropout looks at them), and returns a tensor
-or a sequence of tensors in the order the case registered its outputs.
+or a sequence of tensors in the order the case registered its outputs, or a dict keyed by the
+names of a case's named outputs. The optimizer, schedule and module cases live in torch_optim.py
+and torch_modules.py; their OPS and TOLERANCES are merged in at the end of this file.
 """
 import math
 
 import torch
 import torch.nn.functional as F
+
+import torch_modules
+import torch_optim
 
 # (atol, rtol) per op family and dtype: |cohort - torch| <= atol + rtol * |torch|, elementwise.
 #   exact:       views, copies, joins, selections: values are moved, never computed.
@@ -156,3 +161,8 @@ for _name, _fn in _CMP.items():
     OPS[_name + "_scalar"] = ("exact", lambda t, a, o, fn=_fn: fn(t["a"], a["other"]))
 
 DTYPES = _DTYPES
+
+for _module in (torch_optim, torch_modules):
+    OPS.update(_module.OPS)
+    TOLERANCES.update(_module.TOLERANCES)
+SCALED_ATOL |= torch_modules.SCALED_ATOL

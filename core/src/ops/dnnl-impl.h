@@ -18,6 +18,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cohort/core/error.h"
@@ -34,11 +35,14 @@ dnnl::stream& dnnl_stream();
 struct DnnlPrimitive {
   dnnl::primitive primitive;
   dnnl::memory::desc scratchpad;  // empty when the primitive needs none
-  dnnl::memory::desc workspace;   // max pooling's argmax record; empty otherwise
+  dnnl::memory::desc workspace;   // a training forward's record for its backward; empty otherwise
+  // For a primitive created with format_tag::any: the layout it chose for each of these arguments
+  // (DNNL_ARG_*), which dnnl_execute_reordered() converts cohort's plain buffers to and from.
+  std::vector<std::pair<int, dnnl::memory::desc>> layouts;
 };
 
-// The primitive cached under `key`, made by `make` on first use. `make` must create its
-// primitive_desc with dnnl_attr() so the scratchpad is the caller's.
+// The primitive cached under `key` and the current thread count, made by `make` on first use.
+// `make` must create its primitive_desc with dnnl_attr() so the scratchpad is the caller's.
 DnnlPrimitive cached_primitive(const std::string& key, const std::function<DnnlPrimitive()>& make);
 
 // Attributes every cohort primitive is created with (scratchpad_mode::user).
@@ -47,11 +51,18 @@ dnnl::primitive_attr dnnl_attr();
 // A DnnlPrimitive from a primitive descriptor (records its scratchpad and workspace descs).
 template <class PrimitiveDesc, class Primitive>
 DnnlPrimitive make_dnnl_primitive(const PrimitiveDesc& pd) {
-  return DnnlPrimitive{Primitive(pd), pd.scratchpad_desc(), pd.workspace_desc()};
+  return DnnlPrimitive{Primitive(pd), pd.scratchpad_desc(), pd.workspace_desc(), {}};
 }
 
 // Runs p on the calling thread's stream with `args` plus a scratchpad, and waits.
 void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory> args);
+
+// Runs p like dnnl_execute, where p chose its own `layouts`: each such argument whose memory in
+// `args` has another layout is reordered into a temporary buffer first, or, for the arguments listed
+// in `outputs`, computed there and reordered back into the caller's memory afterwards. The reorder
+// primitives are cached under `key` (which must identify p's shapes) plus the argument.
+void dnnl_execute_reordered(const std::string& key, const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory> args,
+                            const std::vector<int>& outputs);
 
 // An f32 memory descriptor with explicit strides (in elements), and memory wrapping user data.
 dnnl::memory::desc dnnl_f32_desc(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides);

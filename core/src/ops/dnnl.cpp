@@ -3,9 +3,13 @@
 
 #if COHORT_WITH_DNNL
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+
+#include "cohort/core/parallel_for.h"
+#include "cohort/core/tensor.h"
 
 namespace cohort::detail {
 
@@ -64,7 +68,10 @@ dnnl::primitive_attr dnnl_attr() {
   return attr;
 }
 
-DnnlPrimitive cached_primitive(const std::string& key, const std::function<DnnlPrimitive()>& make) {
+DnnlPrimitive cached_primitive(const std::string& shape_key, const std::function<DnnlPrimitive()>& make) {
+  // A primitive is built for the thread count current at its creation (its work split and
+  // scratchpad size depend on it), so the count is part of the key, as in oneDNN's own cache.
+  const std::string key = shape_key + "threads=" + std::to_string(get_num_threads());
   PrimitiveCache& cache = primitive_cache();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
@@ -86,6 +93,44 @@ void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory> 
   dnnl::stream& stream = dnnl_stream();
   p.primitive.execute(stream, args);
   stream.wait();
+}
+
+namespace {
+
+// Copies `from` into `to` (same dims, different layouts) with a reorder primitive cached under key.
+void reorder(const std::string& key, const dnnl::memory& from, const dnnl::memory& to) {
+  DnnlPrimitive p = cached_primitive(key, [&] {
+    return make_dnnl_primitive<dnnl::reorder::primitive_desc, dnnl::reorder>(
+        dnnl::reorder::primitive_desc(dnnl_engine(), from.get_desc(), dnnl_engine(), to.get_desc(), dnnl_attr()));
+  });
+  dnnl_execute(p, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+}
+
+}  // namespace
+
+void dnnl_execute_reordered(const std::string& key, const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory> args,
+                            const std::vector<int>& outputs) {
+  std::vector<Tensor> buffers;  // the temporaries, alive until the write-backs are done
+  struct WriteBack {
+    int arg;
+    dnnl::memory temp, user;
+  };
+  std::vector<WriteBack> write_back;
+  for (const auto& [arg, layout] : p.layouts) {
+    auto it = args.find(arg);
+    if (it == args.end() || it->second.get_desc() == layout) continue;
+    buffers.push_back(Tensor::empty({static_cast<int64_t>((layout.get_size() + 3) / 4)}, DType::f32));
+    dnnl::memory temp(layout, dnnl_engine(), buffers.back().raw_data());
+    const bool is_output = std::find(outputs.begin(), outputs.end(), arg) != outputs.end();
+    if (is_output) {
+      write_back.push_back({arg, temp, it->second});
+    } else {
+      reorder(key + "reorder_in" + std::to_string(arg), it->second, temp);
+    }
+    it->second = temp;
+  }
+  dnnl_execute(p, std::move(args));
+  for (const WriteBack& w : write_back) reorder(key + "reorder_out" + std::to_string(w.arg), w.temp, w.user);
 }
 
 dnnl::memory::desc dnnl_f32_desc(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {

@@ -32,12 +32,8 @@ template <class T>
 void avg_pool_backward_fallback(const PoolGeometry& g, const T* dy, T* dx);
 
 #if COHORT_WITH_DNNL
-// oneDNN pooling primitives (pool_dnnl.cpp), f32. Max pooling for training records oneDNN's own
-// workspace (where each maximum came from) for the backward pass; pass workspace = null for
-// inference.
-int64_t max_pool_workspace_bytes_dnnl(const PoolGeometry& g);
-void max_pool_forward_dnnl(const PoolGeometry& g, const float* x, float* y, void* workspace);
-void max_pool_backward_dnnl(const PoolGeometry& g, const float* dy, const void* workspace, float* dx);
+// oneDNN pooling primitives (pool_dnnl.cpp), f32, average pooling only (max pooling always runs
+// on the direct loops, which beat oneDNN's reference kernel for plain NCHW many times over).
 void avg_pool_forward_dnnl(const PoolGeometry& g, const float* x, float* y);
 void avg_pool_backward_dnnl(const PoolGeometry& g, const float* dy, float* dx);
 #endif

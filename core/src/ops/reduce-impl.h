@@ -28,6 +28,11 @@ inline ReducePlan plan_reduction(const Tensor& x, std::vector<int64_t> dims, boo
   const int64_t nd = x.dim();
   ReducePlan p;
   p.is_reduced.assign(nd, dims.empty());
+  if (nd == 0) {  // a scalar: dim 0 or -1 names the scalar itself, and there is nothing to reduce
+    for (int64_t d : dims) wrap_dim(d, nd, op);
+    p.data = x.contiguous();
+    return p;
+  }
   for (int64_t d : dims) {
     const int64_t w = wrap_dim(d, nd, op);
     COHORT_CHECK(!p.is_reduced[w] || dims.empty(), ValueError, op, ": dim ", w, " appears more than once");
@@ -45,10 +50,6 @@ inline ReducePlan plan_reduction(const Tensor& x, std::vector<int64_t> dims, boo
     if (lo < 0) lo = d;
     else if (hi != d - 1) block = false;
     hi = d;
-  }
-  if (nd == 0) {
-    p.data = x.contiguous();
-    return p;
   }
   if (block && lo >= 0 && x.is_contiguous()) {
     for (int64_t d = 0; d < lo; ++d) p.outer *= x.shape()[d];

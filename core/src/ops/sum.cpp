@@ -73,7 +73,7 @@ Tensor sum_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
 }
 
 int64_t reduced_count(const Tensor& x, const std::vector<int64_t>& dims) {
-  if (dims.empty()) return x.numel();
+  if (dims.empty() || x.dim() == 0) return x.numel();
   int64_t n = 1;
   std::vector<bool> seen(x.dim(), false);
   for (int64_t d : dims) {

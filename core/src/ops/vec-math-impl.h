@@ -26,6 +26,12 @@ inline int32_t float_to_bits(float f) {
   return i;
 }
 
+// 2^n as a float, for n in [-126, 127]. The shift is done unsigned: for a NaN input n is garbage
+// (the result is NaN anyway), and a signed shift of it would be undefined.
+inline float pow2(int32_t n) {
+  return bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(n + 127) << 23));
+}
+
 // cond ? a : b, on the bits, with both sides computed. With a plain ?: the compiler specialises
 // the code after a clamp for the constant side, or moves a division into one branch; a floating
 // op that may trap, left inside a branch, then stops the loop from vectorising.
@@ -54,7 +60,7 @@ inline float vec_exp(float x) {
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
   const int32_t n1 = n >> 1, n2 = n - n1;
-  return y * bits_to_float((n1 + 127) << 23) * bits_to_float((n2 + 127) << 23);
+  return y * pow2(n1) * pow2(n2);
 }
 
 // Cephes' tanhf: an odd polynomial below |x| = 0.625 (where 1 - 2 / (e^2x + 1) would cancel),

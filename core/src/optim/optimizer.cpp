@@ -97,6 +97,12 @@ void Optimizer::load_state_dict(const StateDict& state) {
     for (const std::string& b : buffer_names()) known = known || b == buffer;
     COHORT_CHECK(known, ValueError, "optimizer load_state_dict: unknown buffer '", buffer, "' for '", param,
                  "' (this optimizer keeps: ", buffer_names().front(), "...)");
+    if (buffer == "step") {  // a per-parameter update count
+      COHORT_CHECK(t.dim() == 0, ValueError, "optimizer load_state_dict: '", key,
+                   "' is a step count and must be a scalar, got shape ", t.shape_str());
+      loaded[param][buffer] = t.to(DType::i64).clone();
+      continue;
+    }
     COHORT_CHECK(t.shape() == it->second->shape(), ValueError, "optimizer load_state_dict: '", key, "' has shape ",
                  t.shape_str(), " but the parameter has shape ", it->second->shape_str());
     loaded[param][buffer] = t.to(it->second->dtype()).clone();

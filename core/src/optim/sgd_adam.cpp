@@ -63,9 +63,16 @@ Adam::Adam(NamedTensors params, AdamOptions opts, bool decoupled)
 // m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 // p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), with weight decay either added to g
 // (Adam) or applied as p *= 1 - lr wd first (AdamW).
+// t is the parameter's own update count (state "step", as torch keeps it), not the optimizer's: a
+// parameter that had no gradient in some steps was not updated then, and its bias correction must
+// count only the updates it had.
 void Adam::update(const std::string&, Tensor& param, const Tensor& grad, const ParamGroup& group, StateDict& state) {
   const double lr = group.lr, wd = group.weight_decay, b1 = options.beta1, b2 = options.beta2, eps = options.eps;
-  const double t = static_cast<double>(step_count_);
+  auto count = state.find("step");
+  if (count == state.end()) count = state.emplace("step", scalar_tensor(0.0, DType::i64)).first;
+  const int64_t steps = count->second.item<int64_t>() + 1;
+  count->second.fill_(static_cast<double>(steps));
+  const double t = static_cast<double>(steps);
   const double step_size = lr / (1 - std::pow(b1, t));
   const double bc2_sqrt = std::sqrt(1 - std::pow(b2, t));
   const bool decoupled = decoupled_;

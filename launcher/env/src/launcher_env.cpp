@@ -33,13 +33,18 @@ LauncherEnv LauncherEnv::from(const Environment& env) {
   h.slurm_gpus_per_task = get_int(env, "SLURM_GPUS_PER_TASK");
   h.omp_num_threads = env.get("OMP_NUM_THREADS");
 
-  // Open MPI binds to a core (np <= 2) or socket by default and says so here; srun's --cpu-bind
-  // (or a task/affinity default) exports SLURM_CPU_BIND_TYPE. "none" means unbound.
-  if (env.get("OMPI_COMM_WORLD_RANK") && env.get("OMPI_MCA_orte_bound_at_launch") == "1") {
-    h.cpus_bound_by = "Open MPI (OMPI_MCA_orte_bound_at_launch=1)";
+  // mpirun binds by default (a core each for up to 2 ranks, else a socket) and says only
+  // OMPI_MCA_orte_bound_at_launch=1; an explicit --bind-to also sets the policy variable. srun's
+  // --cpu-bind (or a task/affinity default) exports SLURM_CPU_BIND_TYPE; "none" means unbound.
+  auto policy = env.get("OMPI_MCA_hwloc_base_binding_policy");
+  bool ompi = env.has("OMPI_COMM_WORLD_RANK");
+  if (ompi && policy && !policy->empty() && *policy != "none") {
+    h.cpus_bound_by = "mpirun --bind-to " + *policy;
+  } else if (ompi && !policy && env.get("OMPI_MCA_orte_bound_at_launch") == "1") {
+    h.cpus_bound_by_default = true;
   } else if (auto bind = env.get("SLURM_CPU_BIND_TYPE");
-             bind && !bind->empty() && bind->rfind("none", 0) != 0 && env.get("SLURM_STEP_ID")) {
-    h.cpus_bound_by = "Slurm (SLURM_CPU_BIND_TYPE=" + *bind + ")";
+             bind && !bind->empty() && bind->rfind("none", 0) != 0 && env.has("SLURM_STEP_ID")) {
+    h.cpus_bound_by = "srun --cpu-bind (SLURM_CPU_BIND_TYPE=" + *bind + ")";
   }
 
   for (const auto& dir : split(env.get("PATH").value_or("/usr/local/bin:/usr/bin:/bin"), ':'))

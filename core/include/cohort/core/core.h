@@ -12,6 +12,7 @@
 #pragma once
 
 #include "cohort/config.h"
+#include "cohort/core/allocator.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/device.h"
 #include "cohort/core/dtype.h"

@@ -11,7 +11,7 @@ namespace cohort {
 
 class StorageImpl {
  public:
-  // Allocates nbytes (64-byte aligned, uninitialised) on `device`.
+  // Allocates nbytes (64-byte aligned, uninitialised) on `device`, from CpuAllocator.
   StorageImpl(size_t nbytes, Device device);
   // Wraps memory owned elsewhere; `deleter` (may be empty) runs when the storage dies.
   StorageImpl(void* data, size_t nbytes, Device device, void (*deleter)(void*));
@@ -31,7 +31,8 @@ class StorageImpl {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
-  void (*deleter_)(void*) = nullptr;
+  void (*deleter_)(void*) = nullptr;  // memory owned elsewhere
+  size_t capacity_ = 0;                // memory from CpuAllocator: the size to give back
   uint64_t version_ = 0;
 };
 

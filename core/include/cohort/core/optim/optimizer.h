@@ -40,7 +40,9 @@ class Optimizer {
   void add_param_group(ParamGroup group);
   int64_t step_count() const { return step_count_; }
 
-  // Per-parameter buffers keyed "<param name>.<buffer>", plus "step" and "group.<i>.lr".
+  // Per-parameter buffers keyed "<param name>.<buffer>", plus "step" and "group.<i>.lr". A buffer
+  // named "step" is a per-parameter update count (Adam's "fc.weight.step"): a scalar i64; every
+  // other buffer has its parameter's shape.
   StateDict state_dict() const;
   // Restores what state_dict() saved. A buffer for a parameter this optimizer does not have, or
   // of the wrong shape, is a ValueError naming it; nothing is changed then.
@@ -95,7 +97,8 @@ class Adam : public Optimizer {
  protected:
   void update(const std::string& name, Tensor& param, const Tensor& grad, const ParamGroup& group,
               StateDict& state) override;
-  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
+  // "step": the parameter's own update count (a scalar i64), for its bias correction.
+  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "step"}; }
 
  private:
   bool decoupled_;

@@ -34,7 +34,13 @@ class StepLR : public LRScheduler {
   double gamma_;
 };
 
-// Linear warm-up from 0 to lr over warmup_steps, then cosine decay to min_factor * lr at total_steps.
+// Linear warm-up to lr over warmup_steps, then cosine decay to min_factor * lr at total_steps, held
+// there after. For step s (0-based: the rate of the (s+1)-th update):
+//   s < warmup:          (s + 1) / warmup
+//   warmup <= s < total: min + (1 - min) * 0.5 * (1 + cos(pi * (s - warmup) / (total - warmup)))
+//   s >= total:          min
+// Up to total this is torch's SequentialLR of LinearLR(start_factor=1/warmup, total_iters=warmup-1)
+// and CosineAnnealingLR(T_max=total-warmup, eta_min=min*lr) (tests/parity compares them).
 class WarmupCosineLR : public LRScheduler {
  public:
   WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_factor = 0.0);

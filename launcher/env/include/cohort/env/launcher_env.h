@@ -22,9 +22,12 @@ struct LauncherEnv {
   std::optional<int> slurm_gpus_per_task;
   // OMP_NUM_THREADS as the user set it (cohort-run then leaves it alone).
   std::optional<std::string> omp_num_threads;
-  // Non-empty when the process engine already bound this process to cores, naming how, e.g.
-  // "Open MPI (OMPI_MCA_orte_bound_at_launch=1)": cohort-run keeps that binding.
+  // Non-empty when the user asked the process engine to bind this process to cores, naming how,
+  // e.g. "mpirun --bind-to core": cohort-run keeps that binding.
   std::string cpus_bound_by;
+  // mpirun bound this process on its own (its default: a core each for up to 2 ranks, else a
+  // socket, which ranks share): cohort-run replaces that with its split of the node's cores.
+  bool cpus_bound_by_default = false;
   std::vector<std::string> path;  // PATH, split at ':'
   std::string tmpdir;             // TMPDIR, or /tmp
   std::optional<std::string> run_id;       // COHORT_RUN_ID as exported

@@ -1,5 +1,11 @@
 #!/usr/bin/python3
-"""A real Slurm cluster on this machine, for the tests: munged, slurmctld and one slurmd per node.
+"""A real Slurm cluster on this machine: munged, slurmctld and one slurmd per node. The tests in
+tests/slurm use it; you can too, to try the sbatch templates without a cluster (as root):
+
+    slurm/local_cluster.py start mine --nodes 2      # prints the state directory D
+    export SLURM_CONF=D/slurm.conf COHORT_RUN=$PWD/build/launcher/cohort-run
+    sbatch --wait -o out.txt slurm/multi-node.sbatch /usr/bin/env; cat out.txt
+    slurm/local_cluster.py stop mine --nodes 2
 
 One node runs in this machine's own network namespace under its real hostname (so MASTER_ADDR,
 the first host of the node list, resolves). Two or more nodes each get a network namespace of their
@@ -12,9 +18,9 @@ directory), so two build trees can run their clusters side by side. What was sta
 in state.json as soon as it exists, so `stop` (a ctest FIXTURES_CLEANUP test, or the `with` block)
 can tear everything down even when the start or a test failed half-way.
 
-    cluster.py start KEY --nodes N     start, print the state directory
-    cluster.py stop KEY --nodes N      stop daemons, delete namespaces (idempotent)
-    cluster.py check                   exit 77 with the reason when a cluster cannot run here
+    local_cluster.py start KEY --nodes N   start, print the state directory
+    local_cluster.py stop KEY --nodes N    stop daemons, delete namespaces (idempotent)
+    local_cluster.py check --nodes N       exit 77 with the reason when it cannot run here
 """
 import argparse
 import hashlib
@@ -27,7 +33,7 @@ import subprocess
 import sys
 import time
 
-SKIP = 77  # ctest SKIP_RETURN_CODE used by every slurm/mpi test script
+SKIP = 77  # ctest SKIP_RETURN_CODE, used by tests/slurm
 
 
 def _tag(key, nodes):
@@ -156,6 +162,8 @@ class Cluster:
                          f"--socket={self.munge_socket}", f"--pid-file={mdir}/munged.pid",
                          f"--log-file={mdir}/munged.log", f"--seed-file={mdir}/munged.seed"],
                         "munged.out")
+        self.state["munged"] = p.pid
+        self._save()
         self._wait("munged's socket", lambda: os.path.exists(self.munge_socket), proc=p)
 
     def _make_network(self):
@@ -193,7 +201,7 @@ class Cluster:
         for sub in ["state", "spool", "tmp", "log"]:
             os.makedirs(os.path.join(d, sub), exist_ok=True)
         first_job = 1000 + int(self.tag, 16) % 50000
-        conf = f"""# Written by tests/slurm/cluster.py: a throw-away cluster for cohort's tests.
+        conf = f"""# Written by slurm/local_cluster.py: a throw-away cluster on one machine.
 ClusterName=cohort{self.tag}
 SlurmctldHost={ctl}
 SlurmctldPort={free_port()}
@@ -247,6 +255,12 @@ MailProg=/bin/true
         return self._spawn(cmd, f"slurmd.{name}.out")
 
     # --- running things on the cluster
+    def wait_idle(self, timeout=30):
+        """Until no job is left (pending, running or completing), so a timing starts clean."""
+        self._wait("the queue to empty", lambda: run(
+            ["squeue", "-h", "-o", "%i"], check=False, env=self.env()).stdout.strip() == "",
+            timeout=timeout)
+
     def srun(self, args, timeout=60, extra_env=None):
         return subprocess.run(["srun"] + args, env=self.env(extra_env), timeout=timeout,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -259,11 +273,25 @@ MailProg=/bin/true
 
 
 def _alive(pid):
+    """Running, i.e. neither gone nor a zombie waiting to be reaped."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
+
+
+def _kill(pid):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _alive(pid):
+            return
+        try:
+            os.killpg(pid, sig)  # each daemon leads its own session (start_new_session)
+        except ProcessLookupError:
+            return
+        t = time.time() + 2
+        while time.time() < t and _alive(pid):
+            time.sleep(0.05)
 
 
 def stop(cluster):
@@ -273,23 +301,17 @@ def stop(cluster):
             state = json.load(f)
     except (OSError, ValueError):
         state = {"pids": [], "netns": [], "links": []}
+    slurm_pids = [p for p in state["pids"] if p != state.get("munged")]
     if state.get("slurmctld") and _alive(state["slurmctld"]):
         run(["scontrol", "shutdown"], check=False, timeout=10, env=cluster.env())
-    # slurmctld/slurmd exit on shutdown; anything still there after 5 s is killed, jobs included.
-    deadline = time.time() + 5
-    while time.time() < deadline and any(_alive(p) for p in state["pids"]):
-        time.sleep(0.1)
-    for pid in state["pids"]:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not _alive(pid):
-                break
-            try:
-                os.killpg(pid, sig)  # each daemon leads its own session (start_new_session)
-            except ProcessLookupError:
-                pass
-            t = time.time() + 2
-            while time.time() < t and _alive(pid):
-                time.sleep(0.05)
+        # slurmctld and the slurmds exit on shutdown; whatever is left after 5 s is killed.
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(p) for p in slurm_pids):
+            time.sleep(0.05)
+    for pid in slurm_pids:
+        _kill(pid)
+    if state.get("munged"):
+        _kill(state["munged"])
     for ns in state["netns"]:
         _kill_netns_processes(ns)
         run(["ip", "netns", "delete", ns], check=False)

@@ -1,0 +1,166 @@
+#include "op_queue-impl.h"
+
+#include "../deadline-impl.h"
+#include "cohort/parallel/comm/errors.h"
+
+namespace cohort::parallel::detail {
+
+WorkArena::~WorkArena() {
+  for (void* p : free_) ::operator delete(p);
+}
+
+void* WorkArena::allocate(size_t bytes) {
+  while (busy_.test_and_set(std::memory_order_acquire)) {
+  }
+  void* p = nullptr;
+  if (bytes == block_bytes_ && !free_.empty()) {
+    p = free_.back();
+    free_.pop_back();
+  }
+  busy_.clear(std::memory_order_release);
+  return p ? p : ::operator new(bytes);
+}
+
+void WorkArena::deallocate(void* p, size_t bytes) {
+  while (busy_.test_and_set(std::memory_order_acquire)) {
+  }
+  if (block_bytes_ == 0) block_bytes_ = bytes;  // every work has the same size
+  const bool keep = bytes == block_bytes_ && free_.size() < kKeep;
+  if (keep) free_.push_back(p);
+  busy_.clear(std::memory_order_release);
+  if (!keep) ::operator delete(p);
+}
+
+bool QueuedWork::is_completed() { return queue_->is_done(*this); }
+
+void QueuedWork::wait(Milliseconds timeout) { queue_->wait_for(*this, timeout); }
+
+OpQueue::OpQueue(std::string name, Milliseconds tick, std::function<void()> idle)
+    : name_(std::move(name)), tick_(tick), idle_(std::move(idle)) {}
+
+OpQueue::~OpQueue() { stop(); }
+
+void OpQueue::start() { thread_ = std::thread([this] { loop(); }); }
+
+void OpQueue::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void OpQueue::submit(const std::shared_ptr<QueuedWork>& work, bool wake) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(work);
+  }
+  if (wake) work_cv_.notify_one();
+}
+
+bool OpQueue::broken() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return !broken_.empty();
+}
+
+void OpQueue::run_head(std::unique_lock<std::mutex>& lock) {
+  std::shared_ptr<QueuedWork> work = std::move(queue_.front());
+  queue_.pop_front();
+  running_ = true;
+  std::string broken = broken_;
+  lock.unlock();
+  std::exception_ptr error;
+  if (!broken.empty()) {
+    error = std::make_exception_ptr(CommError(
+        str_cat(name_, ": ", work->describe(), " was not run: the communicator is unusable after an earlier failure: ",
+                broken),
+        __FILE__, __LINE__));
+  } else {
+    try {
+      work->executor_->execute(work);
+    } catch (const std::exception& e) {
+      error = std::current_exception();
+      broken = e.what();
+    } catch (...) {
+      error = std::current_exception();
+      broken = "unknown error";
+    }
+  }
+  lock.lock();
+  if (error && broken_.empty()) broken_ = broken;
+  work->error_ = error;
+  work->done_ = true;
+  running_ = false;
+  done_cv_.notify_all();
+}
+
+bool OpQueue::is_done(QueuedWork& work) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return work.done_;
+}
+
+// A waiter with no time limit of its own helps rather than sleeps: if nobody is running the head,
+// it runs it (the head is this work or one issued before it, which must finish first anyway), and
+// while it waits the progress thread leaves the queue to it, so a caller waiting for a batch wakes
+// once instead of once per collective. A waiter with a limit cannot help: a collective, once
+// started, runs to its own deadline. It wakes the progress thread instead and sleeps.
+void OpQueue::wait_for(QueuedWork& work, Milliseconds timeout) {
+  const bool help = timeout == kWaitForever;
+  const auto start = help ? Clock::time_point{} : Clock::now();  // the clock costs, so only when needed
+  const auto deadline = help ? Clock::time_point::max() : deadline_after(timeout, start);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!help) work_cv_.notify_one();
+  if (help) ++helpers_;
+  while (!work.done_) {
+    if (help && !running_ && !queue_.empty()) {
+      run_head(lock);
+      continue;
+    }
+    if (!detail::wait_until(done_cv_, lock, deadline) && !work.done_ && Clock::now() >= deadline) {
+      lock.unlock();
+      throw TimeoutError(work.executor_->describe_wait_timeout(work, elapsed_since(start)), __FILE__, __LINE__);
+    }
+  }
+  // Work left behind goes back to the progress thread, which left it to us.
+  if (help && --helpers_ == 0 && !queue_.empty() && !running_) work_cv_.notify_one();
+  if (work.error_) std::rethrow_exception(work.error_);
+}
+
+void OpQueue::drain() {
+  std::shared_ptr<QueuedWork> last;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (queue_.empty() && !running_) return;
+    if (!queue_.empty()) last = queue_.back();
+  }
+  if (last) {
+    try {
+      last->wait(kWaitForever);
+    } catch (const std::exception&) {
+      // reported to whoever waits on that work; draining only needs it finished
+    }
+  } else {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, [&] { return !running_; });
+  }
+}
+
+void OpQueue::loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    if (!running_ && !queue_.empty() && helpers_ == 0) {
+      run_head(lock);
+      continue;
+    }
+    if (stop_ && queue_.empty() && !running_) return;
+    work_cv_.wait_for(lock, tick_);
+    if (idle_ && !stop_) {
+      lock.unlock();
+      idle_();
+      lock.lock();
+    }
+  }
+}
+
+}  // namespace cohort::parallel::detail
