@@ -27,8 +27,10 @@ def last_json(text):
     raise RuntimeError("no JSON line in output:\n" + text)
 
 
-def run(cmd, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+def run(cmd, threads, wait_policy):
+    # Both sides get the same OpenMP settings. PASSIVE (idle threads sleep) is the fair choice on a
+    # shared machine: with ACTIVE spinning, a pre-empted thread stalls every parallel region.
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY=wait_policy)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     d = last_json(out)
     rate = d.get("samples_per_second", d.get("tokens_per_second"))
@@ -48,9 +50,12 @@ def main():
     p.add_argument("--models", nargs="+", default=["mlp", "cnn", "gpt"])
     p.add_argument("--steps", type=int, default=0, help="steps per run (default: per model)")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
+                   help="OMP_WAIT_POLICY for both sides (default PASSIVE)")
     a = p.parse_args()
     steps = {"mlp": 60, "cnn": 30, "gpt": 40}
-    print(f"PyTorch BLAS libraries loaded: {torch_blas() or 'none found'}")
+    print(f"PyTorch BLAS libraries loaded: {torch_blas() or 'none found'}; OMP_WAIT_POLICY={a.omp_wait_policy}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'model':5} {'thr':>3} {'cohort':>12} {'pytorch':>12} {'unit':10} {'ratio':>6} "
           f"{'cohort MiB':>10} {'torch MiB':>10}")
     results = []
@@ -62,10 +67,10 @@ def main():
             torch_cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_models.py"), "--model", model] + common
             c_rates, t_rates, c_mem, t_mem = [], [], [], []
             for _ in range(a.reps):
-                r, m = run(cohort_cmd, t)
+                r, m = run(cohort_cmd, t, a.omp_wait_policy)
                 c_rates.append(r)
                 c_mem.append(m)
-                r, m = run(torch_cmd, t)
+                r, m = run(torch_cmd, t, a.omp_wait_policy)
                 t_rates.append(r)
                 t_mem.append(m)
             c, tt = statistics.median(c_rates), statistics.median(t_rates)
