@@ -13,7 +13,7 @@
 #include "cohort/core/ops/factory.h"
 #include "cohort/core/ops/nn.h"
 #include "cohort/core/parallel_for.h"
-#include "vec_math-impl.h"
+#include "vec-math-impl.h"
 
 namespace cohort {
 

@@ -12,7 +12,7 @@
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/nn.h"
 #include "cohort/core/parallel_for.h"
-#include "vec_math-impl.h"
+#include "vec-math-impl.h"
 
 namespace cohort {
 
