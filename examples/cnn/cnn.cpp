@@ -40,19 +40,13 @@ int main(int argc, char** argv) {
   examples::add_common_flags(app, args);
   CLI11_PARSE(app, argc, argv);
   try {
-    set_num_threads(args.threads);
-    manual_seed(args.seed);
+    examples::setup(args);
     Generator gen(args.seed);
 
     std::vector<std::string> files = split_paths(args.data);
     if (args.data.empty()) files = make_synthetic_cifar10(examples::temp_dir("cnn"), 2048, args.seed + 1).files;
     auto data = std::make_shared<TensorDataset>(read_cifar10(files));
-    DataLoaderOptions loader_options;
-    loader_options.batch_size = args.batch_size;
-    loader_options.shuffle = true;
-    loader_options.seed = args.seed;
-    loader_options.drop_last = true;
-    DataLoader loader(data, loader_options);
+    DataLoader loader(data, examples::loader_options(args));
 
     Conv2dOptions same;  // 3x3, stride 1, padding 1: keeps the spatial size
     same.padding = 1;

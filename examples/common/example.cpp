@@ -21,6 +21,20 @@ void add_common_flags(CLI::App& app, CommonArgs& a) {
   app.add_flag("--profile", a.profile, "after training, print the time per op (after the warm-up) to stderr");
 }
 
+void setup(const CommonArgs& args) {
+  set_num_threads(args.threads);
+  manual_seed(args.seed);
+}
+
+DataLoaderOptions loader_options(const CommonArgs& args) {
+  DataLoaderOptions o;
+  o.batch_size = args.batch_size;
+  o.shuffle = true;
+  o.seed = args.seed;
+  o.drop_last = true;
+  return o;
+}
+
 std::string temp_dir(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("cohort-" + name + "-" + std::to_string(static_cast<long>(::getpid())));

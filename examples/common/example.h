@@ -25,6 +25,12 @@ struct CommonArgs {
 // Registers --data, --steps, --batch-size, --seed, --threads, --lr, --log-every.
 void add_common_flags(CLI::App& app, CommonArgs& args);
 
+// Applies --threads and --seed (the default generator) before anything else runs.
+void setup(const CommonArgs& args);
+
+// Shuffled (seeded by --seed), drop-last batches of --batch-size.
+DataLoaderOptions loader_options(const CommonArgs& args);
+
 // A fresh temporary directory for generated data (removed at exit by the caller if wanted).
 std::string temp_dir(const std::string& name);
 

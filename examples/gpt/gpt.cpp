@@ -52,20 +52,14 @@ int main(int argc, char** argv) {
   examples::add_common_flags(app, args);
   CLI11_PARSE(app, argc, argv);
   try {
-    set_num_threads(args.threads);
-    manual_seed(args.seed);
+    examples::setup(args);
     Generator gen(args.seed);
     GptConfig config;
 
     std::string file = args.data;
     if (file.empty()) file = make_synthetic_text(examples::temp_dir("gpt"), 200000, args.seed + 1).files[0];
     auto data = std::make_shared<TokenDataset>(read_tokens(file), config.context);
-    DataLoaderOptions loader_options;
-    loader_options.batch_size = args.batch_size;
-    loader_options.shuffle = true;
-    loader_options.seed = args.seed;
-    loader_options.drop_last = true;
-    DataLoader loader(data, loader_options);
+    DataLoader loader(data, examples::loader_options(args));
 
     Gpt model(config, &gen);
     AdamOptions adam;

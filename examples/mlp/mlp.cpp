@@ -14,8 +14,7 @@ int main(int argc, char** argv) {
   examples::add_common_flags(app, args);
   CLI11_PARSE(app, argc, argv);
   try {
-    set_num_threads(args.threads);
-    manual_seed(args.seed);
+    examples::setup(args);
     Generator gen(args.seed);
 
     std::string dir = args.data;
@@ -26,12 +25,7 @@ int main(int argc, char** argv) {
     TensorDataset data = read_mnist(dir + "/train-images-idx3-ubyte", dir + "/train-labels-idx1-ubyte");
     // The perceptron takes flat images: (N, 1, 28, 28) -> (N, 784).
     auto flat = std::make_shared<TensorDataset>(data.data().reshape({data.size(), -1}), data.targets());
-    DataLoaderOptions loader_options;
-    loader_options.batch_size = args.batch_size;
-    loader_options.shuffle = true;
-    loader_options.seed = args.seed;
-    loader_options.drop_last = true;
-    DataLoader loader(flat, loader_options);
+    DataLoader loader(flat, examples::loader_options(args));
 
     auto model = std::make_shared<Sequential>();
     model->push_back(std::make_shared<Linear>(784, 1024, true, &gen));
