@@ -35,6 +35,7 @@ struct BenchOptions {
   std::string algorithm = "auto";       // --algorithm auto|shm|native (mpi backend)
   size_t chunk_bytes = 0;               // --chunk-bytes (mpi shared memory), 0: default
   long streaming_bytes = -1;            // --streaming-bytes (mpi shared memory), -1: default
+  long async_bytes = -1;                // --async-bytes (mpi), -1: default
   bool compare_mpi = false;             // --compare-mpi: plain MPI, measured alternately
   int repeats = 1;                      // --repeats: timed blocks per size (median reported)
   std::string csv, json, plot;          // output files

@@ -86,6 +86,7 @@ Launch check_launch(const MpiReference& mpi) {
 int run(int argc, char** argv) {
   BenchOptions o;
   std::string min_s = "32M", max_s = "32M", step_s = "1M", dtype_s = "float", op_s = "sum";
+  std::string chunk_s, streaming_s, async_s;  // mpi tuning, empty: the backend's default
   CLI::App app{"cohort-bench: collective benchmarks with nccl-tests' output (size, count, type, redop, root, "
                "time, algbw, busbw, #wrong; out-of-place and in-place). Run it under mpirun, srun or "
                "`mpirun ... cohort-run`; every rank runs the same command."};
@@ -111,9 +112,13 @@ int run(int argc, char** argv) {
   app.add_option("--algorithm", o.algorithm, "mpi backend: auto, shm (shared memory) or native (MPI's collectives)")
       ->check(CLI::IsMember({"auto", "shm", "native"}))
       ->capture_default_str();
-  app.add_option("--chunk-bytes", o.chunk_bytes, "mpi backend: shared-memory pipeline step (0: default)");
-  app.add_option("--streaming-bytes", o.streaming_bytes,
-                 "mpi backend: all-reduces this large write their output with non-temporal stores (0: never)");
+  app.add_option("--chunk-bytes", chunk_s, "mpi backend: shared-memory pipeline step (default 512K)");
+  app.add_option("--streaming-bytes", streaming_s,
+                 "mpi backend: all-reduces this large write their output with non-temporal stores (0: never; "
+                 "default 8M)");
+  app.add_option("--async-bytes", async_s,
+                 "mpi backend: collectives this large start on the progress thread at once, smaller ones in wait() "
+                 "(default 256K)");
   app.add_flag("--compare-mpi", o.compare_mpi,
                "also time the plain MPI call (MPI_Allreduce, ...) in alternating blocks and add its columns");
   app.add_option("--repeats", o.repeats, "timed blocks per size and placement; the median is reported")
@@ -129,6 +134,9 @@ int run(int argc, char** argv) {
   o.min_bytes = parse_size(min_s, "-b");
   o.max_bytes = parse_size(max_s, "-e");
   o.step_bytes = parse_size(step_s, "-i");
+  if (!chunk_s.empty()) o.chunk_bytes = parse_size(chunk_s, "--chunk-bytes");
+  if (!streaming_s.empty()) o.streaming_bytes = static_cast<long>(parse_size(streaming_s, "--streaming-bytes"));
+  if (!async_s.empty()) o.async_bytes = static_cast<long>(parse_size(async_s, "--async-bytes"));
   if (!parse_dtype(dtype_s, o.dtype)) throw UsageError("unknown datatype '" + dtype_s + "'");
   if (!parse_op(op_s, o.op)) throw UsageError("unknown op '" + op_s + "'");
   if (o.min_bytes > o.max_bytes) throw UsageError("-b is larger than -e");
@@ -157,6 +165,7 @@ int run(int argc, char** argv) {
                                              : parallel::MpiOptions::Algorithm::automatic;
     if (o.chunk_bytes) mo.chunk_bytes = o.chunk_bytes;
     if (o.streaming_bytes >= 0) mo.streaming_bytes = static_cast<size_t>(o.streaming_bytes);
+    if (o.async_bytes >= 0) mo.async_bytes = static_cast<size_t>(o.async_bytes);
     comm = parallel::make_mpi_world_communicator("bench", mo);
     device_desc = "CPU, cohort " + comm->description();
   } else {

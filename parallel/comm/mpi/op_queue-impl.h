@@ -4,8 +4,10 @@
 // collectives as fast as a direct call (no thread hand-off) while large ones, which wake the
 // progress thread when issued, overlap with the caller's compute.
 //
-// Items that do not wake the progress thread are still picked up by it within `tick` (it wakes
-// that often to run `idle` too: answering status queries, progressing point-to-point requests).
+// Items that do not wake the progress thread are still picked up by it if nobody has waited for
+// them within one or two `tick`s (it wakes that often to run `idle` too: answering status queries,
+// progressing point-to-point requests). Picking them up sooner would make it compete for the core
+// with the caller, who is about to run them itself.
 // After an operation fails, the queue is broken: later ones fail at once, naming the first error.
 #pragma once
 
@@ -64,6 +66,8 @@ class QueuedWork : public Work {
   OpExecutor* executor_;
   OpArgs args_;
   bool done_ = false;  // guarded by the queue's mutex
+  bool urgent_ = false;   // counted in the queue's urgent_ while queued
+  bool started_ = false;
   std::exception_ptr error_;
 };
 
@@ -130,6 +134,7 @@ class OpQueue {
   std::deque<std::shared_ptr<QueuedWork>> queue_;
   bool running_ = false;  // someone is running the head
   int helpers_ = 0;       // callers waiting with no limit, who run queued work themselves
+  int urgent_ = 0;        // queued operations that asked for the progress thread
   bool stop_ = false;
   std::string broken_;  // the first failure, once there was one
   std::thread thread_;

@@ -54,6 +54,8 @@ void OpQueue::stop() {
 void OpQueue::submit(const std::shared_ptr<QueuedWork>& work, bool wake) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    work->urgent_ = wake;
+    urgent_ += wake;
     queue_.push_back(work);
   }
   if (wake) work_cv_.notify_one();
@@ -67,6 +69,8 @@ bool OpQueue::broken() const {
 void OpQueue::run_head(std::unique_lock<std::mutex>& lock) {
   std::shared_ptr<QueuedWork> work = std::move(queue_.front());
   queue_.pop_front();
+  urgent_ -= work->urgent_;
+  work->started_ = true;
   running_ = true;
   std::string broken = broken_;
   lock.unlock();
@@ -110,6 +114,10 @@ void OpQueue::wait_for(QueuedWork& work, Milliseconds timeout) {
   const auto start = help ? Clock::time_point{} : Clock::now();  // the clock costs, so only when needed
   const auto deadline = help ? Clock::time_point::max() : deadline_after(timeout, start);
   std::unique_lock<std::mutex> lock(mutex_);
+  if (!help && !work.started_ && !work.urgent_) {
+    work.urgent_ = true;  // the progress thread must run it (and what precedes it) now
+    ++urgent_;
+  }
   if (!help) work_cv_.notify_one();
   if (help) ++helpers_;
   while (!work.done_) {
@@ -122,8 +130,9 @@ void OpQueue::wait_for(QueuedWork& work, Milliseconds timeout) {
       throw TimeoutError(work.executor_->describe_wait_timeout(work, elapsed_since(start)), __FILE__, __LINE__);
     }
   }
-  // Work left behind goes back to the progress thread, which left it to us.
-  if (help && --helpers_ == 0 && !queue_.empty() && !running_) work_cv_.notify_one();
+  // Large work left behind goes back to the progress thread, which left it to us. (Small work is
+  // left for the next wait(): waking the thread, which shares the caller's core, costs more.)
+  if (help && --helpers_ == 0 && urgent_ > 0 && !running_) work_cv_.notify_one();
   if (work.error_) std::rethrow_exception(work.error_);
 }
 
@@ -146,12 +155,21 @@ void OpQueue::drain() {
   }
 }
 
+// The progress thread. It runs the queue's head at once when some queued operation asked for it
+// (a large one) or the queue is being stopped; a small head only when it was already the head at
+// the previous tick and nobody is waiting for it.
 void OpQueue::loop() {
   std::unique_lock<std::mutex> lock(mutex_);
+  uint64_t seen = 0;  // sequence number of the small head seen at the last tick (0: none)
   for (;;) {
     if (!running_ && !queue_.empty() && helpers_ == 0) {
-      run_head(lock);
-      continue;
+      const uint64_t head = queue_.front()->seq();
+      if (urgent_ > 0 || stop_ || head == seen) {
+        run_head(lock);
+        seen = 0;
+        continue;
+      }
+      seen = head;
     }
     if (stop_ && queue_.empty() && !running_) return;
     work_cv_.wait_for(lock, tick_);

@@ -144,7 +144,9 @@ void ShmCollectives::all_reduce_pipelined(const char* in, char* out, int64_t cou
   const int64_t per_step = static_cast<int64_t>(seg_.chunk_bytes() / es);
   // Slice edges on 64-byte boundaries, so two ranks never write the same cache line of result(b).
   const int64_t unit = std::max<int64_t>(1, static_cast<int64_t>(64 / es));
-  const bool stream = streaming_bytes_ > 0 && static_cast<size_t>(count) * es >= streaming_bytes_;
+  // Out of place only: in place, the output lines were just read (staged) and are still cached,
+  // where ordinary stores are cheaper than evicting them.
+  const bool stream = streaming_bytes_ > 0 && static_cast<size_t>(count) * es >= streaming_bytes_ && in != out;
   auto copy_out = [stream](char* dst, const char* src, size_t bytes) {
     if (stream) {
       copy_streaming(dst, src, bytes);
