@@ -54,8 +54,9 @@ case "${1:-}" in
   run)
     install_packages
     build
-    log "main job: training the mlp example (784-1024-1024-10) on the CPU"
-    "$BUILD_DIR/examples/mlp" --steps 200 --threads "$JOBS"
+    log "main job: data-parallel training of the mlp example (784-1024-1024-10), 2 ranks on the CPU"
+    "$BUILD_DIR/launcher/cohort-run" --nproc-per-node 2 "$BUILD_DIR/examples/mlp" --strategy ddp --steps 200 \
+      --batch-size 64
     ;;
   test)
     install_packages
@@ -66,7 +67,7 @@ case "${1:-}" in
     ;;
   *)
     echo "usage: scripts/dev.sh run|test" >&2
-    echo "  run   install missing Debian packages, build, train the mlp example" >&2
+    echo "  run   install missing Debian packages, build, train the mlp example on 2 data-parallel ranks" >&2
     echo "  test  install missing Debian packages, build, run every test (ctest)" >&2
     exit 2
     ;;

@@ -68,6 +68,46 @@ class Gpt(nn.Module):
         return self.head(self.ln_f(self.blocks(x)))
 
 
+BATCH = {"mlp": 128, "cnn": 64, "gpt": 16}
+
+
+def build(name):
+    """The example's model and its optimizer, configured as cohort's examples/<name> does."""
+    if name == "gpt":
+        model = Gpt()
+        return model, torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    model = mlp() if name == "mlp" else cnn()
+    return model, torch.optim.SGD(model.parameters(), lr=0.05 if name == "mlp" else 0.02, momentum=0.9)
+
+
+def synthetic_batches(name, batch, rank=0, world=1):
+    """step -> (inputs, targets): a cycle of synthetic batches of the example's shapes, `batch` rows
+    each. With world > 1, batches of world * batch rows are generated (the same on every rank, from
+    the current seed) and rank r keeps rows r, r + world, ... (DistributedSampler's split)."""
+    rows = batch * world
+    part = lambda t: t if world == 1 else t[rank::world].contiguous()
+    if name == "gpt":
+        data = torch.randint(0, 256, (64, rows, 65))
+        data = [part(data[i]) for i in range(64)]
+        return lambda i: (data[i % 64][:, :-1], data[i % 64][:, 1:])
+    shape = (rows, 784) if name == "mlp" else (rows, 3, 32, 32)
+    xs = [part(torch.rand(shape)) for _ in range(16)]
+    ys = [part(torch.randint(0, 10, (rows,))) for _ in range(16)]
+    return lambda i: (xs[i % 16], ys[i % 16])
+
+
+def train_step(name, model, opt, x, y):
+    """One step as the example takes it (zero_grad, forward, loss, backward, clip for gpt, step)."""
+    opt.zero_grad(set_to_none=True)
+    out = model(x)
+    loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+    loss.backward()
+    if name == "gpt":
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", choices=["mlp", "cnn", "gpt"], required=True)
@@ -79,32 +119,14 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    batch = a.batch_size or {"mlp": 128, "cnn": 64, "gpt": 16}[a.model]
-
-    if a.model == "gpt":
-        model = Gpt()
-        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
-        data = torch.randint(0, 256, (64, batch, 65))
-        make = lambda i: (data[i % 64][:, :-1], data[i % 64][:, 1:])
-    else:
-        model = mlp() if a.model == "mlp" else cnn()
-        opt = torch.optim.SGD(model.parameters(), lr=0.05 if a.model == "mlp" else 0.02, momentum=0.9)
-        shape = (batch, 784) if a.model == "mlp" else (batch, 3, 32, 32)
-        xs = [torch.rand(shape) for _ in range(16)]
-        ys = [torch.randint(0, 10, (batch,)) for _ in range(16)]
-        make = lambda i: (xs[i % 16], ys[i % 16])
+    batch = a.batch_size or BATCH[a.model]
+    model, opt = build(a.model)
+    make = synthetic_batches(a.model, batch)
 
     start, samples, loss_value = None, 0, 0.0
     for step in range(1, a.steps + 1):
         x, y = make(step)
-        opt.zero_grad(set_to_none=True)
-        out = model(x)
-        loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-        loss.backward()
-        if a.model == "gpt":
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss_value = loss.item()
+        loss_value = train_step(a.model, model, opt, x, y).item()
         if step == a.warmup_steps:
             start = time.perf_counter()
         elif step > a.warmup_steps:

@@ -12,11 +12,17 @@ namespace {
 // Records throughput from fit()'s batch ends.
 class ThroughputCallback : public Callback {
  public:
-  explicit ThroughputCallback(examples::Throughput& t) : t_(t) {}
-  void on_batch_end(TrainState& s) override { t_.step_done(s.step, s.batch_size); }
+  ThroughputCallback(examples::Throughput& t, examples::Strategy& strategy, int64_t warmup)
+      : t_(t), strategy_(strategy), warmup_(warmup) {}
+  void on_batch_end(TrainState& s) override {
+    t_.step_done(s.step, s.batch_size * strategy_.world());
+    strategy_.step_done(s.step, warmup_);
+  }
 
  private:
   examples::Throughput& t_;
+  examples::Strategy& strategy_;
+  int64_t warmup_;
 };
 
 std::vector<std::string> split_paths(const std::string& list) {
@@ -41,26 +47,30 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     examples::setup(args);
+    examples::Strategy strategy(args, &argc, &argv);
     Generator gen(args.seed);
 
     std::vector<std::string> files = split_paths(args.data);
     if (args.data.empty()) files = make_synthetic_cifar10(examples::temp_dir("cnn"), 2048, args.seed + 1).files;
     auto data = std::make_shared<TensorDataset>(read_cifar10(files));
-    DataLoader loader(data, examples::loader_options(args));
+    auto loader_ptr = strategy.loader(data, examples::loader_options(args));
 
     Conv2dOptions same;  // 3x3, stride 1, padding 1: keeps the spatial size
     same.padding = 1;
     Pool2dOptions halve;
     halve.kernel_size = 2;
-    auto model = std::make_shared<Sequential>();
-    model->push_back(std::make_shared<Conv2d>(3, 32, 3, same, true, &gen));    // (B, 32, 32, 32)
-    model->push_back(std::make_shared<ReLU>());
-    model->push_back(std::make_shared<MaxPool2d>(halve));                      // (B, 32, 16, 16)
-    model->push_back(std::make_shared<Conv2d>(32, 64, 3, same, true, &gen));   // (B, 64, 16, 16)
-    model->push_back(std::make_shared<ReLU>());
-    model->push_back(std::make_shared<MaxPool2d>(halve));                      // (B, 64, 8, 8)
-    model->push_back(std::make_shared<Flatten>());                             // (B, 4096)
-    model->push_back(std::make_shared<Linear>(64 * 8 * 8, 10, true, &gen));    // (B, 10)
+    std::shared_ptr<Module> model = strategy.wrap([&] {
+      auto m = std::make_shared<Sequential>();
+      m->push_back(std::make_shared<Conv2d>(3, 32, 3, same, true, &gen));    // (B, 32, 32, 32)
+      m->push_back(std::make_shared<ReLU>());
+      m->push_back(std::make_shared<MaxPool2d>(halve));                      // (B, 32, 16, 16)
+      m->push_back(std::make_shared<Conv2d>(32, 64, 3, same, true, &gen));   // (B, 64, 16, 16)
+      m->push_back(std::make_shared<ReLU>());
+      m->push_back(std::make_shared<MaxPool2d>(halve));                      // (B, 64, 8, 8)
+      m->push_back(std::make_shared<Flatten>());                             // (B, 4096)
+      m->push_back(std::make_shared<Linear>(64 * 8 * 8, 10, true, &gen));    // (B, 10)
+      return m;
+    });
     SGDOptions sgd;
     sgd.lr = args.lr > 0 ? args.lr : 0.02;
     sgd.momentum = 0.9;
@@ -70,14 +80,18 @@ int main(int argc, char** argv) {
     FitOptions fit_options;
     fit_options.max_steps = args.steps;
     fit_options.log_every = args.log_every;
-    fit_options.callbacks.push_back(std::make_shared<ThroughputCallback>(throughput));
-    History history = fit(*model, cross_entropy_loss(), optimizer, loader, fit_options);
+    fit_options.callbacks.push_back(std::make_shared<ThroughputCallback>(throughput, strategy, args.warmup_steps));
+    const LossFn loss_fn = cross_entropy_loss();
+    strategy.configure(fit_options, loss_fn);  // averaged metrics, rank 0 prints, mirrored's step
+    History history = fit(*model, loss_fn, optimizer, *loader_ptr, fit_options);
 
     throughput.finish();
-    char extra[128];
-    std::snprintf(extra, sizeof(extra), "\"samples_per_second\": %.1f, \"peak_rss_mib\": %.1f",
-                  throughput.per_second(), examples::peak_rss_mib());
-    examples::print_summary(history.steps, history.last_loss, examples::param_norm(*model), extra);
+    const double loss_value = strategy.average(history.last_loss);
+    strategy.save_if_asked();
+    char extra[512];
+    std::snprintf(extra, sizeof(extra), "\"samples_per_second\": %.1f, \"peak_rss_mib\": %.1f, %s",
+                  throughput.per_second(), examples::peak_rss_mib(), strategy.summary_json().c_str());
+    if (strategy.is_main()) examples::print_summary(history.steps, loss_value, examples::param_norm(strategy.inner()), extra);
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "cnn: %s\n", e.what());

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cohort/env/environment.h"
+
 namespace cohort::examples {
 
 void add_common_flags(CLI::App& app, CommonArgs& a) {
@@ -19,6 +21,20 @@ void add_common_flags(CLI::App& app, CommonArgs& a) {
   app.add_option("--log-every", a.log_every, "print the loss every N steps")->check(CLI::PositiveNumber);
   app.add_option("--warmup-steps", a.warmup_steps, "steps left out of the samples/s figure")->check(CLI::NonNegativeNumber);
   app.add_flag("--profile", a.profile, "after training, print the time per op (after the warm-up) to stderr");
+  app.add_option("--strategy", a.strategy,
+                 "none; ddp (data parallel over the ranks of cohort-run/mpirun/srun, gradients all-reduced in "
+                 "buckets during backward); mirrored (one replica per core in this process, and data parallel "
+                 "across processes)")
+      ->check(CLI::IsMember({"none", "ddp", "mirrored"}))
+      ->capture_default_str();
+  app.add_option("--replicas", a.replicas, "mirrored: replicas in this process (0: one per usable core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--bucket-mb", a.bucket_mb, "ddp: gradient bucket size in MiB")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_flag("--no-overlap", a.no_overlap, "ddp: all-reduce the gradients only after backward (for measurement)");
+  app.add_option("--save", a.save, "save the final parameters to this file (rank 0)");
 }
 
 void setup(const CommonArgs& args) {
@@ -79,6 +95,128 @@ void print_summary(int64_t step, double loss, double norm, const std::string& ex
   std::printf("{\"step\": %lld, \"loss\": %.6f, \"param_norm\": %.6f%s%s}\n", static_cast<long long>(step), loss,
               norm, extra_json.empty() ? "" : ", ", extra_json.c_str());
   std::fflush(stdout);
+}
+
+}  // namespace cohort::examples
+
+namespace cohort::examples {
+
+Strategy::Strategy(const CommonArgs& args, int* argc, char*** argv) : args_(args) {
+  if (args.strategy == "none") return;
+  if (parallel::mpi_backend_built()) {
+    mpi_ = std::make_unique<parallel::MpiSession>(argc, argv);
+    group_ = parallel::make_mpi_world_group("world");
+  } else {
+    // Without MPI there is only this process; refuse a launch that started several.
+    const auto world = env::get_int(env::Environment::from_process(), "WORLD_SIZE", 1);
+    COHORT_CHECK(!world || *world == 1, ValueError, "--strategy ", args.strategy, ": WORLD_SIZE is ", *world,
+                 " but this build has no MPI, so ranks cannot talk to each other; rebuild with MPI "
+                 "(COHORT_WITH_MPI=ON) or run one process");
+    local_ = std::make_unique<parallel::LocalWorld>(1, "world");
+    group_ = local_->group(0);
+  }
+  if (args.strategy == "mirrored" && args.threads != 1) {
+    COHORT_THROW(ValueError, "--strategy mirrored runs one replica per thread; use --replicas N rather than --threads ",
+                 args.threads);
+  }
+}
+
+Strategy::~Strategy() {
+  ddp_.reset();
+  mirrored_.reset();
+  inner_.reset();
+  group_ = parallel::ProcessGroup();  // communicators go before MPI does
+}
+
+int64_t Strategy::process_batch(int64_t batch_size) const {
+  return mirrored_ ? batch_size * mirrored_->replicas() : batch_size;
+}
+
+std::unique_ptr<DataLoader> Strategy::loader(std::shared_ptr<const Dataset> data, DataLoaderOptions options) const {
+  if (args_.strategy == "mirrored") {
+    const int replicas = args_.replicas > 0 ? args_.replicas : parallel::usable_cores();
+    options.batch_size *= replicas;
+  }
+  std::shared_ptr<const Sampler> sampler;
+  if (world() > 1) {
+    sampler = std::make_shared<DistributedSampler>(data->size(), rank(), world(), options.shuffle, options.seed,
+                                                   true);
+  }
+  return std::make_unique<DataLoader>(std::move(data), options, std::move(sampler));
+}
+
+std::shared_ptr<Module> Strategy::wrap(const std::function<std::shared_ptr<Module>()>& make_model) {
+  if (args_.strategy == "ddp") {
+    inner_ = make_model();
+    parallel::DdpOptions o;
+    o.bucket_bytes = static_cast<size_t>(args_.bucket_mb * 1024 * 1024);
+    o.first_bucket_bytes = std::min(o.first_bucket_bytes, o.bucket_bytes);
+    o.overlap = !args_.no_overlap;
+    ddp_ = std::make_shared<parallel::Ddp>(inner_, group_, o);
+    return ddp_;
+  }
+  if (args_.strategy == "mirrored") {
+    parallel::MirroredOptions o;
+    o.replicas = args_.replicas;
+    mirrored_ = std::make_unique<parallel::Mirrored>(make_model, o, group_);
+    inner_ = mirrored_->model_ptr();
+    return inner_;
+  }
+  inner_ = make_model();
+  return inner_;
+}
+
+Module& Strategy::inner() { return *inner_; }
+
+StepOutput Strategy::forward_backward(const Batch& batch, const LossFn& loss) {
+  if (mirrored_) return mirrored_->forward_backward(batch, loss);
+  StepOutput out;
+  out.output = ddp_ ? ddp_->forward(batch.data) : inner_->forward(batch.data);
+  const Tensor l = loss(out.output, batch.target);
+  l.backward();
+  out.loss = l.item();
+  return out;
+}
+
+void Strategy::configure(FitOptions& options, const LossFn& loss) {
+  options.is_main = is_main();
+  if (world() > 1) options.average_metric = [this](double v) { return average(v); };
+  if (mirrored_) options.forward_backward = mirrored_->step_fn(loss);
+}
+
+double Strategy::average(double value) const {
+  if (world() == 1) return value;
+  Tensor t = from_vector(std::vector<double>{value});
+  group_.all_reduce(t, {parallel::ReduceOp::avg})->wait();
+  return t.item<double>();
+}
+
+void Strategy::step_done(int64_t step, int64_t warmup_steps) {
+  if (!ddp_) return;
+  if (step == warmup_steps) wait_at_warmup_ = ddp_->stats().wait_seconds;
+  if (step > warmup_steps) ++steps_after_warmup_;
+}
+
+std::string Strategy::summary_json() const {
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "\"strategy\": \"%s\", \"world_size\": %d", args_.strategy.c_str(), world());
+  std::string s = buf;
+  if (mirrored_) s += ", \"replicas\": " + std::to_string(mirrored_->replicas());
+  if (ddp_) {
+    const double wait = steps_after_warmup_ > 0
+                            ? (ddp_->stats().wait_seconds - wait_at_warmup_) * 1e3 / static_cast<double>(steps_after_warmup_)
+                            : 0.0;
+    std::snprintf(buf, sizeof(buf), ", \"buckets\": %lld, \"overlap\": %s, \"comm_wait_ms_per_step\": %.3f",
+                  static_cast<long long>(ddp_->stats().buckets), args_.no_overlap ? "false" : "true", wait);
+    s += buf;
+  }
+  return s;
+}
+
+void Strategy::save_if_asked() {
+  if (args_.save.empty()) return;
+  if (is_main()) save(inner_->state_dict(), args_.save);
+  if (world() > 1) group_.barrier()->wait();
 }
 
 }  // namespace cohort::examples

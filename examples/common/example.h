@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cohort/core/core.h"
+#include "cohort/parallel/parallel.h"
 
 namespace cohort::examples {
 
@@ -20,6 +21,12 @@ struct CommonArgs {
   int64_t log_every = 20;
   int64_t warmup_steps = 5;  // steps excluded from the throughput figure
   bool profile = false;      // print where the time went (per op) after training
+  // Distribution (see docs/data-parallel.md).
+  std::string strategy = "none";  // none, ddp or mirrored
+  int replicas = 0;               // mirrored: replicas in this process (0: one per usable core)
+  double bucket_mb = 25;          // ddp: gradient bucket size in MiB
+  bool no_overlap = false;        // ddp: reduce every bucket only after backward (for measurement)
+  std::string save;               // rank 0 saves the final parameters here (cohort::save format)
 };
 
 // Registers --data, --steps, --batch-size, --seed, --threads, --lr, --log-every.
@@ -55,6 +62,54 @@ class Throughput {
   int64_t samples_ = 0;
   std::chrono::steady_clock::time_point start_;
   double seconds_ = 0;
+};
+
+// The distribution strategy the flags asked for, set up for this process: the process group
+// (MPI when the build has it), the data shard of this rank, the model wrapper and the step.
+//
+//   Strategy strategy(args, &argc, &argv);
+//   auto loader = strategy.loader(dataset, loader_options(args));
+//   std::shared_ptr<Module> model = strategy.wrap([&] { return make_model(); });
+//   ... optimizer over model->named_parameters(); per step:
+//   StepOutput out = strategy.forward_backward(batch, loss_fn);
+class Strategy {
+ public:
+  Strategy(const CommonArgs& args, int* argc, char*** argv);
+  ~Strategy();
+
+  int rank() const { return group_.is_member() ? group_.rank() : 0; }
+  int world() const { return group_.is_member() ? group_.size() : 1; }
+  bool is_main() const { return rank() == 0; }
+  // Examples per step in this process (the batch size, times the replicas for mirrored).
+  int64_t process_batch(int64_t batch_size) const;
+
+  // A loader over this rank's share of the data (DistributedSampler when world() > 1).
+  std::unique_ptr<DataLoader> loader(std::shared_ptr<const Dataset> data, DataLoaderOptions options) const;
+  // Builds the model (once per replica for mirrored) and returns what the optimizer should see.
+  std::shared_ptr<Module> wrap(const std::function<std::shared_ptr<Module>()>& make_model);
+  // The model without its wrapper (names as in a 1-rank run), for saving and printing.
+  Module& inner();
+  StepOutput forward_backward(const Batch& batch, const LossFn& loss);
+  // For fit(): averaged metrics, rank 0 prints, and mirrored's step.
+  void configure(FitOptions& options, const LossFn& loss);
+  double average(double value) const;  // over ranks
+  // Marks the end of `step` (snapshots the communication wait at the end of the warm-up).
+  void step_done(int64_t step, int64_t warmup_steps);
+  // "\"strategy\": ..., \"world_size\": ..." (and ddp/mirrored details) for the summary line.
+  std::string summary_json() const;
+  // Saves inner()'s parameters and buffers to args.save (rank 0; the others wait for it).
+  void save_if_asked();
+
+ private:
+  CommonArgs args_;
+  std::unique_ptr<parallel::MpiSession> mpi_;
+  std::unique_ptr<parallel::LocalWorld> local_;
+  parallel::ProcessGroup group_;
+  std::shared_ptr<Module> inner_;
+  std::shared_ptr<parallel::Ddp> ddp_;
+  std::unique_ptr<parallel::Mirrored> mirrored_;
+  double wait_at_warmup_ = 0;
+  int64_t steps_after_warmup_ = 0;
 };
 
 // Prints the final line: {"step": N, "loss": L, "param_norm": P, <extra>}.

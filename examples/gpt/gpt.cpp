@@ -53,19 +53,21 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     examples::setup(args);
+    examples::Strategy strategy(args, &argc, &argv);
     Generator gen(args.seed);
     GptConfig config;
 
     std::string file = args.data;
     if (file.empty()) file = make_synthetic_text(examples::temp_dir("gpt"), 200000, args.seed + 1).files[0];
     auto data = std::make_shared<TokenDataset>(read_tokens(file), config.context);
-    DataLoader loader(data, examples::loader_options(args));
+    auto loader_ptr = strategy.loader(data, examples::loader_options(args));
+    DataLoader& loader = *loader_ptr;
 
-    Gpt model(config, &gen);
+    std::shared_ptr<Module> model = strategy.wrap([&] { return std::make_shared<Gpt>(config, &gen); });
     AdamOptions adam;
     adam.lr = args.lr > 0 ? args.lr : 3e-3;
     adam.weight_decay = 0.01;
-    AdamW optimizer(model.named_parameters(), adam);
+    AdamW optimizer(model->named_parameters(), adam);
     const LossFn loss_fn = cross_entropy_loss();
 
     examples::Throughput throughput(args.warmup_steps, args.profile);
@@ -79,20 +81,23 @@ int main(int argc, char** argv) {
         loader.next(&batch);
       }
       optimizer.zero_grad();
-      Tensor loss = loss_fn(model.forward(batch.data), batch.target);
-      loss.backward();
-      clip_grad_norm(model.parameters(), 1.0);
+      loss_value = strategy.forward_backward(batch, loss_fn).loss;
+      clip_grad_norm(model->parameters(), 1.0);
       optimizer.step();
-      loss_value = loss.item();
-      throughput.step_done(step, batch.data.numel());  // tokens
-      if (step == 1 || step % args.log_every == 0 || step == args.steps)
-        std::printf("step %lld  loss %.4f\n", static_cast<long long>(step), loss_value);
+      throughput.step_done(step, batch.data.numel() * strategy.world());  // tokens
+      strategy.step_done(step, args.warmup_steps);
+      if (step == 1 || step % args.log_every == 0 || step == args.steps) {
+        const double mean = strategy.average(loss_value);
+        if (strategy.is_main()) std::printf("step %lld  loss %.4f\n", static_cast<long long>(step), mean);
+      }
     }
     throughput.finish();
-    char extra[128];
-    std::snprintf(extra, sizeof(extra), "\"tokens_per_second\": %.1f, \"peak_rss_mib\": %.1f",
-                  throughput.per_second(), examples::peak_rss_mib());
-    examples::print_summary(args.steps, loss_value, examples::param_norm(model), extra);
+    loss_value = strategy.average(loss_value);
+    strategy.save_if_asked();
+    char extra[512];
+    std::snprintf(extra, sizeof(extra), "\"tokens_per_second\": %.1f, \"peak_rss_mib\": %.1f, %s",
+                  throughput.per_second(), examples::peak_rss_mib(), strategy.summary_json().c_str());
+    if (strategy.is_main()) examples::print_summary(args.steps, loss_value, examples::param_norm(strategy.inner()), extra);
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "gpt: %s\n", e.what());

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     examples::setup(args);
+    examples::Strategy strategy(args, &argc, &argv);
     Generator gen(args.seed);
 
     std::string dir = args.data;
@@ -25,14 +26,19 @@ int main(int argc, char** argv) {
     TensorDataset data = read_mnist(dir + "/train-images-idx3-ubyte", dir + "/train-labels-idx1-ubyte");
     // The perceptron takes flat images: (N, 1, 28, 28) -> (N, 784).
     auto flat = std::make_shared<TensorDataset>(data.data().reshape({data.size(), -1}), data.targets());
-    DataLoader loader(flat, examples::loader_options(args));
+    auto loader_ptr = strategy.loader(flat, examples::loader_options(args));
+    DataLoader& loader = *loader_ptr;
 
-    auto model = std::make_shared<Sequential>();
-    model->push_back(std::make_shared<Linear>(784, 1024, true, &gen));
-    model->push_back(std::make_shared<ReLU>());
-    model->push_back(std::make_shared<Linear>(1024, 1024, true, &gen));
-    model->push_back(std::make_shared<ReLU>());
-    model->push_back(std::make_shared<Linear>(1024, 10, true, &gen));
+    std::shared_ptr<Module> model = strategy.wrap([&] {
+      auto m = std::make_shared<Sequential>();
+      m->push_back(std::make_shared<Linear>(784, 1024, true, &gen));
+      m->push_back(std::make_shared<ReLU>());
+      m->push_back(std::make_shared<Linear>(1024, 1024, true, &gen));
+      m->push_back(std::make_shared<ReLU>());
+      m->push_back(std::make_shared<Linear>(1024, 10, true, &gen));
+      return m;
+    });
+    const LossFn loss_fn = cross_entropy_loss();
     SGDOptions sgd;
     sgd.lr = args.lr > 0 ? args.lr : 0.05;
     sgd.momentum = 0.9;
@@ -49,20 +55,22 @@ int main(int argc, char** argv) {
         loader.next(&batch);
       }
       optimizer.zero_grad();
-      Tensor logits = model->forward(batch.data);  // (B, 10)
-      Tensor loss = cross_entropy(logits, batch.target);
-      loss.backward();
+      loss_value = strategy.forward_backward(batch, loss_fn).loss;  // logits (B, 10)
       optimizer.step();
-      loss_value = loss.item();
-      throughput.step_done(step, batch.data.size(0));
-      if (step == 1 || step % args.log_every == 0 || step == args.steps)
-        std::printf("step %lld  loss %.4f\n", static_cast<long long>(step), loss_value);
+      throughput.step_done(step, batch.data.size(0) * strategy.world());
+      strategy.step_done(step, args.warmup_steps);
+      if (step == 1 || step % args.log_every == 0 || step == args.steps) {
+        const double mean = strategy.average(loss_value);
+        if (strategy.is_main()) std::printf("step %lld  loss %.4f\n", static_cast<long long>(step), mean);
+      }
     }
     throughput.finish();
-    char extra[128];
-    std::snprintf(extra, sizeof(extra), "\"samples_per_second\": %.1f, \"peak_rss_mib\": %.1f",
-                  throughput.per_second(), examples::peak_rss_mib());
-    examples::print_summary(args.steps, loss_value, examples::param_norm(*model), extra);
+    loss_value = strategy.average(loss_value);
+    strategy.save_if_asked();
+    char extra[512];
+    std::snprintf(extra, sizeof(extra), "\"samples_per_second\": %.1f, \"peak_rss_mib\": %.1f, %s",
+                  throughput.per_second(), examples::peak_rss_mib(), strategy.summary_json().c_str());
+    if (strategy.is_main()) examples::print_summary(args.steps, loss_value, examples::param_norm(strategy.inner()), extra);
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "mlp: %s\n", e.what());

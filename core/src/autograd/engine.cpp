@@ -1,4 +1,6 @@
 // The backward pass. See the comment at the top of cohort/core/autograd.h.
+#include <exception>
+#include <functional>
 #include <queue>
 #include <unordered_map>
 
@@ -32,9 +34,43 @@ std::shared_ptr<Node> root_node(const Tensor& root, size_t i) {
   return acc;
 }
 
+// Backward passes running on this thread (nested ones come from hooks calling backward()) and the
+// callbacks queued for the end of the outermost one.
+thread_local int backward_depth = 0;
+thread_local std::vector<std::function<void()>> end_callbacks;
+
+void run_pass(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph);
+
 }  // namespace
 
+void queue_backward_callback(std::function<void()> fn) {
+  COHORT_CHECK(backward_depth > 0, AutogradError,
+               "queue_backward_callback: no backward pass is running on this thread; call it from a gradient hook");
+  end_callbacks.push_back(std::move(fn));
+}
+
+bool in_backward() { return backward_depth > 0; }
+
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph) {
+  struct Depth {
+    Depth() { ++backward_depth; }
+    ~Depth() {
+      if (--backward_depth == 0 && std::uncaught_exceptions() > 0) end_callbacks.clear();
+    }
+  } depth;
+  run_pass(roots, grad_roots, retain_graph);
+  if (backward_depth > 1) return;  // the outermost pass runs them
+  // Callbacks may queue more (run those too); take them out first, so a throwing one leaves none.
+  while (!end_callbacks.empty()) {
+    std::vector<std::function<void()>> callbacks;
+    callbacks.swap(end_callbacks);
+    for (auto& fn : callbacks) fn();
+  }
+}
+
+namespace {
+
+void run_pass(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph) {
   COHORT_CHECK(roots.size() == grad_roots.size(), AutogradError, "backward: ", roots.size(), " roots but ",
                grad_roots.size(), " root gradients");
   NoGradGuard no_grad;  // gradients are computed without recording history
@@ -143,4 +179,5 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
   }
 }
 
+}  // namespace
 }  // namespace cohort

@@ -104,16 +104,23 @@ History fit(Module& model, const LossFn& loss, Optimizer& optimizer, DataLoader&
     for (s.batch = train.position().batch; !s.stop_training && s.step < s.total_steps && train.next(&b); ++s.batch) {
       for (auto& cb : cbs) cb->on_batch_begin(s);
       optimizer.zero_grad();
-      const Tensor out = model.forward(b.data);
-      const Tensor l = loss(out, b.target);
-      l.backward();
+      StepOutput step_out;
+      if (options.forward_backward) {
+        step_out = options.forward_backward(b);
+      } else {
+        step_out.output = model.forward(b.data);
+        const Tensor l = loss(step_out.output, b.target);
+        l.backward();
+        step_out.loss = l.item();
+      }
+      const Tensor& out = step_out.output;
       if (options.clip_grad_norm > 0) clip_grad_norm(model.parameters(), options.clip_grad_norm);
       optimizer.step();
       if (options.scheduler != nullptr) options.scheduler->step();
       ++s.step;
       s.batch_size = b.data.size(0);
       samples += s.batch_size;
-      s.batch_loss = l.item();
+      s.batch_loss = step_out.loss;
       loss_sum += s.batch_loss * static_cast<double>(s.batch_size);
       seen += static_cast<double>(s.batch_size);
       if (options.accuracy) {

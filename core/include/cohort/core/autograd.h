@@ -132,4 +132,11 @@ Tensor sum_to(const Tensor& grad, const Shape& shape);
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
               bool retain_graph = false);
 
+// Runs `fn` once the backward pass running on this thread has finished, before backward()
+// returns (what data parallelism needs: wait for gradient all-reduces started by leaf hooks). Call
+// it from inside a backward pass (a hook or a node); outside one it throws AutogradError. If the
+// pass fails, queued callbacks are dropped; an exception thrown by a callback leaves backward().
+void queue_backward_callback(std::function<void()> fn);
+bool in_backward();  // whether this thread is inside backward()
+
 }  // namespace cohort

@@ -18,3 +18,5 @@
 #include "cohort/parallel/comm/store.h"
 #include "cohort/parallel/comm/types.h"
 #include "cohort/parallel/comm/work.h"
+#include "cohort/parallel/ddp.h"
+#include "cohort/parallel/mirrored.h"

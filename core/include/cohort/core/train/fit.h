@@ -33,6 +33,13 @@ using Metrics = std::map<std::string, double>;
 
 class Callback;
 
+// What one step's forward and backward produced: the batch's mean loss and the model's output
+// (for accuracy), gradients already in the parameters.
+struct StepOutput {
+  double loss = 0;
+  Tensor output;
+};
+
 struct TrainState {
   Module* model = nullptr;
   Optimizer* optimizer = nullptr;
@@ -63,6 +70,9 @@ struct FitOptions {
   // rank prints (rank 0 only).
   std::function<double(double)> average_metric;
   bool is_main = true;
+  // Replaces fit()'s forward, loss and backward for strategies that run the step themselves
+  // (parallel::Mirrored::step_fn runs one replica per thread); empty: model.forward, loss, backward.
+  std::function<StepOutput(const Batch&)> forward_backward;
   // Resume: continue from this step / loader position (set by a checkpointing caller).
   int64_t initial_step = 0;
   int64_t initial_epoch = 0;
