@@ -86,12 +86,7 @@ int main(int argc, char** argv) {
     History history = fit(*model, loss_fn, optimizer, *loader_ptr, fit_options);
 
     throughput.finish();
-    const double loss_value = strategy.average(history.last_loss);
-    strategy.save_if_asked();
-    char extra[512];
-    std::snprintf(extra, sizeof(extra), "\"samples_per_second\": %.1f, \"peak_rss_mib\": %.1f, %s",
-                  throughput.per_second(), examples::peak_rss_mib(), strategy.summary_json().c_str());
-    if (strategy.is_main()) examples::print_summary(history.steps, loss_value, examples::param_norm(strategy.inner()), extra);
+    strategy.finish(history.steps, history.last_loss, throughput, "samples_per_second");
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "cnn: %s\n", e.what());

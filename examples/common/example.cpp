@@ -97,9 +97,6 @@ void print_summary(int64_t step, double loss, double norm, const std::string& ex
   std::fflush(stdout);
 }
 
-}  // namespace cohort::examples
-
-namespace cohort::examples {
 
 Strategy::Strategy(const CommonArgs& args, int* argc, char*** argv) : args_(args) {
   if (args.strategy == "none") return;
@@ -217,6 +214,21 @@ void Strategy::save_if_asked() {
   if (args_.save.empty()) return;
   if (is_main()) save(inner_->state_dict(), args_.save);
   if (world() > 1) group_.barrier()->wait();
+}
+
+void Strategy::log_step(int64_t step, double loss) {
+  if (step != 1 && step % args_.log_every != 0 && step != args_.steps) return;
+  const double mean = average(loss);
+  if (is_main()) std::printf("step %lld  loss %.4f\n", static_cast<long long>(step), mean);
+}
+
+void Strategy::finish(int64_t steps, double loss, const Throughput& throughput, const char* rate_key) {
+  const double mean = average(loss);
+  save_if_asked();
+  char extra[512];
+  std::snprintf(extra, sizeof(extra), "\"%s\": %.1f, \"peak_rss_mib\": %.1f, %s", rate_key, throughput.per_second(),
+                peak_rss_mib(), summary_json().c_str());
+  if (is_main()) print_summary(steps, mean, param_norm(inner()), extra);
 }
 
 }  // namespace cohort::examples

@@ -99,6 +99,11 @@ class Strategy {
   std::string summary_json() const;
   // Saves inner()'s parameters and buffers to args.save (rank 0; the others wait for it).
   void save_if_asked();
+  // Prints "step N  loss L" (the mean over ranks, on rank 0) at step 1, every log_every and the last.
+  void log_step(int64_t step, double loss);
+  // After training: saves if asked, and rank 0 prints the summary line with the mean loss and
+  // `rate_key` (e.g. "samples_per_second") set to the measured throughput.
+  void finish(int64_t steps, double loss, const Throughput& throughput, const char* rate_key);
 
  private:
   CommonArgs args_;

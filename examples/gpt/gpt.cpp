@@ -86,18 +86,10 @@ int main(int argc, char** argv) {
       optimizer.step();
       throughput.step_done(step, batch.data.numel() * strategy.world());  // tokens
       strategy.step_done(step, args.warmup_steps);
-      if (step == 1 || step % args.log_every == 0 || step == args.steps) {
-        const double mean = strategy.average(loss_value);
-        if (strategy.is_main()) std::printf("step %lld  loss %.4f\n", static_cast<long long>(step), mean);
-      }
+      strategy.log_step(step, loss_value);
     }
     throughput.finish();
-    loss_value = strategy.average(loss_value);
-    strategy.save_if_asked();
-    char extra[512];
-    std::snprintf(extra, sizeof(extra), "\"tokens_per_second\": %.1f, \"peak_rss_mib\": %.1f, %s",
-                  throughput.per_second(), examples::peak_rss_mib(), strategy.summary_json().c_str());
-    if (strategy.is_main()) examples::print_summary(args.steps, loss_value, examples::param_norm(strategy.inner()), extra);
+    strategy.finish(args.steps, loss_value, throughput, "tokens_per_second");
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "gpt: %s\n", e.what());

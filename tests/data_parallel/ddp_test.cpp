@@ -52,13 +52,17 @@ void expect_close(const Params& a, const Params& b, double tol) {
   }
 }
 
-// One rank, batch N*B, `steps` steps of SGD with momentum.
-Params train_single(int world, int64_t batch, int steps) {
-  auto m = make_mlp(1);
+SGDOptions sgd_options() {
   SGDOptions o;
   o.lr = 0.1;
   o.momentum = 0.9;
-  SGD opt(m->named_parameters(), o);
+  return o;
+}
+
+// One rank, batch N*B, `steps` steps of SGD with momentum.
+Params train_single(int world, int64_t batch, int steps) {
+  auto m = make_mlp(1);
+  SGD opt(m->named_parameters(), sgd_options());
   const Batch all = data(world * batch * steps);
   for (int s = 0; s < steps; ++s) {
     opt.zero_grad();
@@ -112,10 +116,7 @@ TEST_P(DdpRanks, NRanksTimesBatchEqualsOneRankTimesNB) {
       o.first_bucket_bytes = 64;  // several buckets, so several all-reduces per step
       o.bucket_bytes = 128;
       auto ddp = std::make_shared<Ddp>(m, g, o);
-      SGDOptions so;
-      so.lr = 0.1;
-      so.momentum = 0.9;
-      SGD opt(ddp->named_parameters(), so);
+      SGD opt(ddp->named_parameters(), sgd_options());
       const Batch all = data(world * batch * steps);
       for (int s = 0; s < steps; ++s) {
         opt.zero_grad();
@@ -141,10 +142,7 @@ TEST(Ddp, NoSyncAccumulatesMicroBatchesLikeOneLargeBatch) {
   LocalWorld::run(world, [&](ProcessGroup& g) {
     auto m = make_mlp(1);
     auto ddp = std::make_shared<Ddp>(m, g);
-    SGDOptions so;
-    so.lr = 0.1;
-    so.momentum = 0.9;
-    SGD opt(ddp->named_parameters(), so);
+    SGD opt(ddp->named_parameters(), sgd_options());
     const Batch all = data(world * batch * micro);
     const Batch mine = shard(all, world, g.rank(), batch * micro, 0);
     opt.zero_grad();
@@ -268,10 +266,7 @@ TEST(Mirrored, NReplicasEqualDdpOnNRanksAndOneRankWithTheWholeBatch) {
     return o;
   }());
   EXPECT_EQ(mirrored.replicas(), n);
-  SGDOptions so;
-  so.lr = 0.1;
-  so.momentum = 0.9;
-  SGD opt(mirrored.model().named_parameters(), so);
+  SGD opt(mirrored.model().named_parameters(), sgd_options());
   const Batch all = data(n * batch * steps);
   for (int s = 0; s < steps; ++s) {
     opt.zero_grad();
@@ -288,10 +283,7 @@ TEST(Mirrored, UnevenSplitsWeighRowsNotReplicas) {
   MirroredOptions o;
   o.replicas = 3;
   Mirrored mirrored([] { return make_mlp(1); }, o);
-  SGDOptions so;
-  so.lr = 0.1;
-  so.momentum = 0.9;
-  SGD opt(mirrored.model().named_parameters(), so);
+  SGD opt(mirrored.model().named_parameters(), sgd_options());
   opt.zero_grad();
   mirrored.forward_backward(data(7), cross_entropy_loss());
   opt.step();

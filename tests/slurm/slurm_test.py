@@ -126,24 +126,30 @@ def case_srun_contract(*_):
 
 
 def case_ddp_matches_single(*_):
-    """srun -n 2 cohort-run mlp --strategy ddp x batch B trains to the same parameters as one rank
-    with batch 2B (tests/data_parallel/dp_examples.py does the same under mpirun)."""
+    """srun -n N cohort-run <example> --strategy ddp x batch B trains to the same parameters as one
+    rank with batch N*B, for the three examples and N = 2, 3 (tests/data_parallel/dp_examples.py
+    does the same under mpirun)."""
     c = cluster(1)
     if not c:
         return SKIP
     sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "data_parallel"))
     import dp_examples  # noqa: E402
-    mlp = os.path.join(KEY, "examples", "mlp")
-    common = ["--steps", "4", "--log-every", "1000", "--threads", "1"]
-    multi, single = os.path.join(c.dir, "ddp-2x32.sd"), os.path.join(c.dir, "ddp-1x64.sd")
-    r = srun(c, ["-n", "2", COHORT_RUN, mlp, "--strategy", "ddp", "--batch-size", "32", "--save", multi] + common,
-             timeout=120)
-    check(r.rc == 0 and '"strategy": "ddp", "world_size": 2' in r.out, "srun -n 2 cohort-run mlp --strategy ddp runs",
-          str(r))
-    r = run([mlp, "--batch-size", "64", "--save", single] + common, timeout=120)
-    check(r.rc == 0, "mlp on one rank runs", str(r))
-    check(dp_examples.compare("mlp: srun -n 2 ddp x batch 32 vs 1 rank x batch 64", multi, single, "mlp"),
-          "the parameters match within the tolerance")
+    common = ["--steps", str(dp_examples.STEPS), "--log-every", "1000", "--threads", "1"]
+    ok = True
+    for model in ("mlp", "cnn", "gpt"):
+        exe, b = os.path.join(KEY, "examples", model), dp_examples.BATCH[model]
+        for n in (2, 3):
+            multi = os.path.join(c.dir, f"ddp-{model}-{n}x{b}.sd")
+            single = os.path.join(c.dir, f"ddp-{model}-1x{n * b}.sd")
+            r = srun(c, ["-n", str(n), COHORT_RUN, exe, "--strategy", "ddp", "--batch-size", str(b),
+                         "--save", multi] + common, timeout=180)
+            check(r.rc == 0 and f'"strategy": "ddp", "world_size": {n}' in r.out,
+                  f"srun -n {n} cohort-run {model} --strategy ddp runs", str(r))
+            r = run([exe, "--batch-size", str(n * b), "--save", single] + common, timeout=180)
+            check(r.rc == 0, f"{model} on one rank runs", str(r))
+            ok &= dp_examples.compare(f"{model}: srun -n {n} ddp x batch {b} vs 1 rank x batch {n * b}",
+                                      multi, single, model)
+    check(ok, "every model's parameters match within the tolerance")
 
 
 def case_sbatch_template(*_):
