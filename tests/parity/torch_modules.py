@@ -3,14 +3,14 @@
 cohort names parameters as PyTorch does: Linear, Conv2d, LayerNorm and Embedding "weight"/"bias",
 Sequential children "0", "1", .... Those modules are compared with the identity map, so a renamed
 parameter fails the state_dict key check. The attention block, the transformer block and the GPT
-are written here after benchmarks/training/torch_models.py (qkv Linear then split, pre-norm block,
-exact GELU), and their names are mapped explicitly (NAME_MAPS), though today they coincide.
+come from benchmarks/training/torch_models.py (qkv Linear then split, pre-norm block, exact
+GELU), the same definitions the training benchmark uses, and their names are mapped explicitly (NAME_MAPS), though today they coincide.
 """
-import math
+import os
+import sys
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.nn.utils.stateless import functional_call
 
 # Whole layers: a few dot products and normalisations deep, gradients summed over the batch.
@@ -20,45 +20,9 @@ TOLERANCES = {
 SCALED_ATOL = {"module"}
 
 
-class Attention(nn.Module):
-    def __init__(self, c, h):
-        super().__init__()
-        self.h = h
-        self.qkv = nn.Linear(c, 3 * c)
-        self.proj = nn.Linear(c, c)
-
-    def forward(self, x):
-        b, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(c // self.h))
-        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
-        att = F.softmax(att.masked_fill(mask, float("-inf")), dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(b, t, c)
-        return self.proj(y)
-
-
-class Block(nn.Module):
-    def __init__(self, c, h):
-        super().__init__()
-        self.ln1, self.attn, self.ln2 = nn.LayerNorm(c), Attention(c, h), nn.LayerNorm(c)
-        self.fc, self.fc_proj = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
-        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x))))
-
-
-class Gpt(nn.Module):
-    def __init__(self, vocab, context, c, heads, layers):
-        super().__init__()
-        self.tok, self.pos = nn.Embedding(vocab, c), nn.Embedding(context, c)
-        self.blocks = nn.Sequential(*[Block(c, heads) for _ in range(layers)])
-        self.ln_f, self.head = nn.LayerNorm(c), nn.Linear(c, vocab, bias=False)
-
-    def forward(self, idx):
-        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
-        return self.head(self.ln_f(self.blocks(x)))
+# The example models' torch definitions, shared with the training benchmark (one source).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks", "training"))
+from torch_models import Attention, Block, Gpt  # noqa: E402,F401
 
 
 # cohort name -> torch name, for the modules whose structure is written here.
