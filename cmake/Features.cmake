@@ -3,10 +3,11 @@
 # with a typo trips -Wundef instead of silently compiling the wrong branch.
 
 set(COHORT_WITH_DNNL AUTO CACHE STRING "oneDNN for matmul/conv/pooling on the CPU (AUTO, ON, OFF)")
+set(COHORT_WITH_BLAS AUTO CACHE STRING "OpenBLAS (CBLAS) for the f32 products oneDNN is slow at, and f64 (AUTO, ON, OFF)")
 set(COHORT_WITH_MPI  AUTO CACHE STRING "MPI communicator backend (AUTO, ON, OFF)")
 set(COHORT_WITH_CUDA AUTO CACHE STRING "CUDA device support (AUTO, ON, OFF)")
 set(COHORT_WITH_NCCL AUTO CACHE STRING "NCCL communicator backend, needs CUDA (AUTO, ON, OFF)")
-set_property(CACHE COHORT_WITH_DNNL COHORT_WITH_MPI COHORT_WITH_CUDA COHORT_WITH_NCCL
+set_property(CACHE COHORT_WITH_DNNL COHORT_WITH_BLAS COHORT_WITH_MPI COHORT_WITH_CUDA COHORT_WITH_NCCL
              PROPERTY STRINGS AUTO ON OFF)
 
 # cohort_feature(NAME FOUND_VAR DETAIL): turns the AUTO/ON/OFF request and what was found into
@@ -59,6 +60,19 @@ if(want)
   endif()
 endif()
 cohort_feature(DNNL "${found}" "${detail}")
+
+# OpenBLAS (its CMake config, or pkg-config's openblas)
+cohort_wants(BLAS want)
+set(found FALSE)
+set(detail "OpenBLAS (apt: libopenblas-openmp-dev)")
+if(want)
+  find_package(OpenBLAS CONFIG QUIET)
+  if(OpenBLAS_FOUND AND OpenBLAS_LIBRARIES)
+    set(found TRUE)
+    set(detail "OpenBLAS ${OpenBLAS_VERSION}")
+  endif()
+endif()
+cohort_feature(BLAS "${found}" "${detail}")
 
 # MPI
 cohort_wants(MPI want)

@@ -12,7 +12,7 @@ JOBS=${JOBS:-2}
 # Debian packages cohort builds, runs and tests with (see docs/user-guide.md for what each is for).
 PACKAGES=(
   cmake ninja-build g++ pkg-config
-  libdnnl-dev ocl-icd-opencl-dev
+  libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev
   libopenmpi-dev openmpi-bin libucx-dev ucx-utils libpmix-dev
   slurmctld slurmd slurm-client munge iproute2
   libcereal-dev libboost-dev libcli11-dev nlohmann-json3-dev libspdlog-dev

@@ -2,6 +2,7 @@
 //
 //   cohort-bench-core                          # both comparisons, 1 and 2 threads
 //   cohort-bench-core --only matmul --sizes 1024x1024x1024 --threads 2 --reps 20
+//   cohort-bench-core --only gemm             # the training products: oneDNN, OpenBLAS, cohort
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <sstream>
@@ -39,7 +40,8 @@ std::string onednn_version() {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "cohort-bench-core: cohort matmul vs oneDNN, and elementwise ops vs memcpy bandwidth. Each pair "
+      "cohort-bench-core: cohort matmul vs oneDNN, the training products vs oneDNN and OpenBLAS, and "
+      "elementwise ops vs memcpy bandwidth. Each pair "
       "runs alternately (A B A B ...) and the table shows medians."};
   std::vector<std::string> sizes = {"1024x1024x1024", "2048x2048x2048", "128x784x1024"};
   std::vector<int> threads = {1, 2};
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--only", only, "run only one comparison")
-      ->check(CLI::IsMember({"all", "matmul", "elementwise"}))
+      ->check(CLI::IsMember({"all", "matmul", "gemm", "elementwise"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -72,9 +74,11 @@ int main(int argc, char** argv) {
         "# cohort-bench-core: cohort %s, %s, %d OpenMP threads by default, median of %d alternating runs "
         "after %d warm-up\n",
         COHORT_VERSION_STRING, onednn_version().c_str(), cohort::get_num_threads(), run.reps, run.warmup);
-    if (only != "elementwise") cohort::bench::matmul_bench(shapes, threads, run);
+    if (only == "all" || only == "matmul") cohort::bench::matmul_bench(shapes, threads, run);
     if (only == "all") std::printf("\n");
-    if (only != "matmul") cohort::bench::elementwise_bench(mib, threads, run);
+    if (only == "all" || only == "gemm") cohort::bench::gemm_bench(cohort::bench::training_gemm_shapes(), run);
+    if (only == "all") std::printf("\n");
+    if (only == "all" || only == "elementwise") cohort::bench::elementwise_bench(mib, threads, run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cohort-bench-core: %s\n", e.what());
     return 1;

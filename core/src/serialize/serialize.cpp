@@ -20,7 +20,8 @@ void put(std::string* out, T v) {
 
 class Reader {
  public:
-  Reader(const std::string& path, std::string bytes) : path_(path), bytes_(std::move(bytes)) {}
+  // Reads from `bytes`, which must outlive the Reader.
+  Reader(const std::string& path, const std::string& bytes) : path_(path), bytes_(bytes) {}
   template <class T>
   T get(const char* what) {
     need(sizeof(T), what);
@@ -43,7 +44,7 @@ class Reader {
                  " while reading ", what, "; the file is truncated (an interrupted copy?) — use an earlier save");
   }
   const std::string& path_;
-  std::string bytes_;
+  const std::string& bytes_;
   size_t at_ = 0;
 };
 }  // namespace
@@ -104,7 +105,7 @@ StateDict load(const std::string& path) {
   size_t n;
   while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) bytes.append(buf, n);
   std::fclose(f);
-  Reader r(path, std::move(bytes));
+  Reader r(path, bytes);
   const char* magic = r.take(8, "the magic");
   COHORT_CHECK(std::memcmp(magic, kMagic, 8) == 0, ValueError, "load: '", path,
                "' is not a cohort state file (expected magic COHORTSD)");
