@@ -4,7 +4,7 @@ DistributedDataParallel (gloo), 2 ranks x 1 thread, alternately in one run.
 
     benchmarks/training/compare_ddp.py [--build build] [--reps 3] [--models mlp,cnn,gpt]
 
-Each repetition runs, per model, in this order:
+Each repetition runs, per model, these five (the order rotated by one each repetition):
   cohort ddp          mpirun -np 2 --bind-to core cohort-run examples/<model> --strategy ddp --threads 1 ...
   PyTorch DDP         2 processes of this script, gloo on 127.0.0.1, each pinned to its own core
   cohort no overlap   the first, with --no-overlap (every bucket all-reduced after backward)
@@ -202,6 +202,10 @@ def bench_model(a, model):
     for rep in range(1, a.reps + 1):
         plan = [("cohort", 2, True), ("torch", 2, None), ("cohort_no_overlap", 2, False),
                 ("cohort_1", 1, True), ("torch_1", 1, None)]
+        # Rotated each rep, so no configuration always runs first or always after the same one
+        # (on this VM a run right after a 1-rank run, or after idling, was measurably slower).
+        shift = (rep - 1) % len(plan)
+        plan = plan[shift:] + plan[:shift]
         for key, ranks, overlap in plan:
             if a.torch_only and key.startswith("cohort"):
                 continue

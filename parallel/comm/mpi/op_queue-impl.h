@@ -116,6 +116,10 @@ class OpQueue {
   void drain();
   bool broken() const;
   const std::shared_ptr<WorkArena>& arena() const { return arena_; }
+  // Whether some caller is blocked in wait() now. When nobody is, the caller is computing (an
+  // all-reduce overlapped with backward), and an operation waiting for its peers should leave
+  // the core to it rather than spin.
+  bool has_waiters() const { return waiting_.load(std::memory_order_relaxed) > 0; }
 
  private:
   friend class QueuedWork;
@@ -136,6 +140,7 @@ class OpQueue {
   int helpers_ = 0;       // callers waiting with no limit, who run queued work themselves
   int urgent_ = 0;        // queued operations that asked for the progress thread
   bool stop_ = false;
+  std::atomic<int> waiting_{0};  // callers inside wait_for
   std::string broken_;  // the first failure, once there was one
   std::thread thread_;
   std::shared_ptr<WorkArena> arena_ = std::make_shared<WorkArena>();

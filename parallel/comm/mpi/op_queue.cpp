@@ -113,6 +113,11 @@ void OpQueue::wait_for(QueuedWork& work, Milliseconds timeout) {
   const bool help = timeout == kWaitForever;
   const auto start = help ? Clock::time_point{} : Clock::now();  // the clock costs, so only when needed
   const auto deadline = help ? Clock::time_point::max() : deadline_after(timeout, start);
+  struct Waiting {  // counted for has_waiters() while this call lasts, however it ends
+    std::atomic<int>& n;
+    explicit Waiting(std::atomic<int>& count) : n(count) { n.fetch_add(1, std::memory_order_relaxed); }
+    ~Waiting() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } waiting(waiting_);
   std::unique_lock<std::mutex> lock(mutex_);
   if (!help && !work.started_ && !work.urgent_) {
     work.urgent_ = true;  // the progress thread must run it (and what precedes it) now
