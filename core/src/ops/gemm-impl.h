@@ -9,8 +9,8 @@
 // - f32: oneDNN's matmul, except for one family of shapes where a CBLAS library (OpenBLAS) is
 //   faster: B not transposed and a depth at least as large as the output's sides (K >= max(M, N)),
 //   the input gradient x @ W of a linear layer with a small batch and the weight gradients of
-//   narrow layers. There oneDNN 2.6 on AVX2 takes its "no-copy" kernels, which ran at 40-60
-//   GFLOP/s against OpenBLAS's 70-80 on one core (docs/benchmarks.md, "GEMM backends"). Without
+//   narrow layers. There oneDNN 2.6 on AVX2 takes its "no-copy" kernels, which ran at 37-66
+//   GFLOP/s against OpenBLAS's 67-82 on one core (docs/benchmarks.md, "GEMM backends"). Without
 //   oneDNN, CBLAS for every plain product.
 // - f64: cohort's own loops, whose result does not depend on the thread count (OpenBLAS's dgemm
 //   does; Matmul.F64ResultDoesNotDependOnThreadCount).
