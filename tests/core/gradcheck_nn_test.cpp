@@ -145,6 +145,24 @@ TEST(GradcheckOps, AvgPool2d) {
                         {gradcheck_input({1, 1, 3, 5}, gen)}));
 }
 
+// ---- attention ----
+
+TEST(GradcheckOps, ScaledDotProductAttention) {
+  Generator gen(115);
+  Tensor q = gradcheck_input({2, 3, 2}, gen), k = gradcheck_input({2, 4, 2}, gen), v = gradcheck_input({2, 4, 3}, gen);
+  for (bool causal : {false, true}) {
+    EXPECT_TRUE(gradcheck([causal](const In& in) { return scaled_dot_product_attention(in[0], in[1], in[2], causal); },
+                          {q, k, v}));
+  }
+  EXPECT_TRUE(gradcheck([](const In& in) { return scaled_dot_product_attention(in[0], in[1], in[2], true, 0.3); },
+                        {q, k, v}));
+}
+
+TEST(GradcheckOps, SelfAttention) {
+  Generator gen(116);
+  EXPECT_TRUE(gradcheck([](const In& in) { return self_attention(in[0], 2, true); }, {gradcheck_input({2, 3, 12}, gen)}));
+}
+
 // ---- softmax, log_softmax, cross_entropy ----
 
 TEST(GradcheckOps, Softmax) {

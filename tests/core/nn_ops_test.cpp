@@ -405,3 +405,58 @@ TEST(Dropout, Errors) {
   expect_error<ValueError>([] { dropout(ones({2}), -0.1); }, {"dropout", "-0.1"});
   expect_error<DTypeError>([] { dropout(ones({2}, DType::i64), 0.5); }, {"dropout", "i64"});
 }
+
+// ---- scaled_dot_product_attention, self_attention (values against torch: tests/parity) ----
+
+TEST(Attention, CausalFirstQuerySeesOnlyTheFirstKey) {
+  Generator gen(21);
+  Tensor q = randn({2, 5, 4}, DType::f32, &gen), k = randn({2, 5, 4}, DType::f32, &gen);
+  Tensor v = randn({2, 5, 3}, DType::f32, &gen);
+  Tensor y = scaled_dot_product_attention(q, k, v, true);
+  // Row 0 attends to key 0 alone (weight exactly 1); a bug in the mask would mix in later keys.
+  EXPECT_EQ(values(y.narrow(1, 0, 1)), values(v.narrow(1, 0, 1)));
+}
+
+TEST(Attention, OutputFollowsTheQueryLayout) {
+  // q as (B, H, T, D) heads of a (B, T, H * D) projection: the output is a view of a dense
+  // (B, T, H, D) block, so merging the heads back needs no copy.
+  Tensor x = randn({2, 6, 12});
+  Tensor q = x.reshape({2, 6, 3, 4}).permute({0, 2, 1, 3});
+  Tensor y = scaled_dot_product_attention(q, q, q, true);
+  EXPECT_TRUE(y.permute({0, 2, 1, 3}).is_contiguous());
+  Tensor ref = scaled_dot_product_attention(q.contiguous(), q.contiguous(), q.contiguous(), true);
+  EXPECT_EQ(values(y.contiguous()), values(ref));
+}
+
+TEST(Attention, SelfAttentionGradientIsOnePackedTensor) {
+  Generator gen(22);
+  Tensor qkv = randn({2, 7, 3 * 8}, DType::f32, &gen).requires_grad_();
+  Tensor y = self_attention(qkv, 2, true);
+  ASSERT_EQ(y.shape(), (Shape{2, 7, 8}));
+  Tensor g = randn({2, 7, 8}, DType::f32, &gen);
+  y.backward(g);
+  // The same through scaled_dot_product_attention on the three thirds.
+  Tensor x = qkv.detach().requires_grad_();
+  auto heads = [](const Tensor& t) { return t.reshape({2, 7, 2, 4}).permute({0, 2, 1, 3}); };
+  std::vector<Tensor> parts = split(x, 8, 2);
+  Tensor y2 = scaled_dot_product_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), true)
+                  .permute({0, 2, 1, 3})
+                  .reshape({2, 7, 8});
+  y2.backward(g);
+  // Same kernels on the same numbers: equal exactly (the slices' zero padding adds nothing).
+  EXPECT_EQ(values(y), values(y2));
+  EXPECT_EQ(values(qkv.grad()), values(x.grad()));
+}
+
+TEST(Attention, Errors) {
+  expect_error<ShapeError>([] { scaled_dot_product_attention(ones({2, 3, 4}), ones({2, 3, 5}), ones({2, 3, 4})); },
+                           {"scaled_dot_product_attention", "share E", "(2, 3, 5)"});
+  expect_error<ShapeError>([] { scaled_dot_product_attention(ones({2, 3, 4}), ones({3, 3, 4}), ones({3, 3, 4})); },
+                           {"scaled_dot_product_attention", "batch dims", "no broadcasting"});
+  expect_error<ShapeError>([] { scaled_dot_product_attention(ones({4}), ones({4}), ones({4})); },
+                           {"scaled_dot_product_attention", "at least 2"});
+  expect_error<DTypeError>([] { scaled_dot_product_attention(ones({3, 4}), ones({3, 4}), ones({3, 4}, DType::f64)); },
+                           {"scaled_dot_product_attention", "same dtype", "f64"});
+  expect_error<ShapeError>([] { self_attention(ones({2, 5, 12}), 3); }, {"self_attention", "divisible", "(2, 5, 12)"});
+  expect_error<ValueError>([] { self_attention(ones({2, 5, 12}), 0); }, {"self_attention", "n_heads", "0"});
+}

@@ -1,4 +1,4 @@
-// Parity cases: softmax, log_softmax, cross_entropy, layer_norm, embedding, dropout.
+// Parity cases: softmax, log_softmax, cross_entropy, layer_norm, embedding, dropout, attention.
 #include "parity_case.h"
 
 namespace cohort::parity {
@@ -152,6 +152,55 @@ void add_nn_cases(CaseList& cases) {
                        Generator gen(c.gen().seed() + 1);
                        // Eval and p = 0 return x itself: backward then starts at a leaf root.
                        c.output(dropout(x, p, training, &gen));
+                     }});
+  }
+
+  // ---- scaled_dot_product_attention: (name, batch dims, L, S, E, Ev, causal, scale (0: default), dtype) ----
+  for (auto [name, batch, L, S, E, Ev, causal, scale, dtype] :
+       {std::tuple<const char*, Shape, int64_t, int64_t, int64_t, int64_t, bool, double, DType>{
+            "sdpa", {2, 3}, 5, 7, 4, 6, false, 0.0, DType::f32},
+        {"sdpa_causal", {2, 3}, 9, 9, 8, 8, true, 0.0, DType::f32},
+        {"sdpa_causal_rectangular", {3}, 6, 11, 5, 3, true, 0.0, DType::f32},   // L < S: top-left mask
+        {"sdpa_causal_more_queries", {2}, 10, 4, 5, 7, true, 0.0, DType::f32},  // L > S
+        {"sdpa_scale", {2}, 4, 4, 3, 3, false, 0.7, DType::f32},
+        {"sdpa_f64", {2, 2}, 6, 6, 4, 4, true, 0.0, DType::f64},
+        {"sdpa_large", {2, 4}, 64, 64, 32, 32, true, 0.0, DType::f32},       // the gpt example's heads
+        {"sdpa_no_batch", {}, 17, 19, 20, 18, true, 0.0, DType::f32}}) {     // tiles with remainders
+    cases.push_back({name, "scaled_dot_product_attention", [=](CaseBuilder& c) {
+                       c.attr("causal", causal);
+                       c.attr("scale", scale);
+                       auto shape = [&](int64_t rows, int64_t cols) {
+                         Shape s = batch;
+                         s.push_back(rows);
+                         s.push_back(cols);
+                         return s;
+                       };
+                       Tensor q = c.input("q", c.randn(shape(L, E), dtype));
+                       Tensor k = c.input("k", c.randn(shape(S, E), dtype));
+                       Tensor v = c.input("v", c.randn(shape(S, Ev), dtype));
+                       c.output(scale > 0 ? scaled_dot_product_attention(q, k, v, causal, scale)
+                                          : scaled_dot_product_attention(q, k, v, causal));
+                     }});
+  }
+  cases.push_back({"sdpa_strided_views", "scaled_dot_product_attention", [](CaseBuilder& c) {
+                     // q, k, v as (B, H, T, D) views of (B, T, H * D) tensors, transposed k inside.
+                     c.attr("causal", true);
+                     c.attr("scale", 0.0);
+                     auto heads = [&](const Tensor& t) { return t.reshape({2, 6, 3, 4}).permute({0, 2, 1, 3}); };
+                     Tensor q = c.input("q", heads(c.randn({2, 6, 12})));
+                     Tensor k = c.input("k", heads(c.randn({2, 6, 12})));
+                     Tensor v = c.input("v", c.randn({2, 3, 4, 6}).transpose(2, 3));
+                     c.output(scaled_dot_product_attention(q, k, v, true));
+                   }});
+  for (auto [name, B, T, C, H, causal] : {std::tuple<const char*, int64_t, int64_t, int64_t, int64_t, bool>{
+                                             "self_attention_causal", 2, 9, 12, 3, true},
+                                         {"self_attention", 3, 5, 8, 2, false},
+                                         {"self_attention_gpt", 4, 64, 128, 4, true}}) {
+    cases.push_back({name, "self_attention", [=](CaseBuilder& c) {
+                       c.attr("causal", causal);
+                       c.attr("n_heads", H);
+                       Tensor qkv = c.input("qkv", c.randn({B, T, 3 * C}));
+                       c.output(self_attention(qkv, H, causal));
                      }});
   }
 }

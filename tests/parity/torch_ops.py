@@ -51,6 +51,30 @@ def _slice(x, a):
     return x[tuple(index)]
 
 
+def _attention(q, k, v, causal, scale):
+    """softmax(q k^T * scale, causally masked) v, op by op (torch 1.13 has no
+    F.scaled_dot_product_attention)."""
+    s = torch.matmul(q, k.transpose(-2, -1)) * scale
+    if causal:
+        L, S = q.shape[-2], k.shape[-2]
+        s = s.masked_fill(torch.ones(L, S, dtype=torch.bool).tril().logical_not(), float("-inf"))
+    return torch.matmul(torch.softmax(s, -1), v)
+
+
+def _sdpa(t, a):
+    scale = a["scale"] if a["scale"] > 0 else 1.0 / math.sqrt(t["q"].shape[-1])
+    return _attention(t["q"], t["k"], t["v"], a["causal"], scale)
+
+
+def _self_attention(t, a):
+    x, H = t["qkv"], a["n_heads"]
+    B, T, C3 = x.shape
+    C = C3 // 3
+    q, k, v = (p.reshape(B, T, H, C // H).transpose(1, 2) for p in x.split(C, 2))
+    y = _attention(q, k, v, a["causal"], 1.0 / math.sqrt(C // H))
+    return y.transpose(1, 2).reshape(B, T, C)
+
+
 def _dropout(t, a, outs):
     x, p = t["x"], a["p"]
     if not a["training"] or p == 0:
@@ -138,6 +162,8 @@ OPS = {
                                                              _opt(t, "bias"), a["eps"])),
     "embedding": ("reduction", lambda t, a, o: F.embedding(t["indices"].long(), t["weight"])),
     "dropout": ("elementwise", _dropout),
+    "scaled_dot_product_attention": ("matmul", lambda t, a, o: _sdpa(t, a)),
+    "self_attention": ("matmul", lambda t, a, o: _self_attention(t, a)),
     # ---- joining, splitting, gathering ----
     "cat": ("exact", lambda t, a, o: torch.cat(list(t.values()), a["dim"])),
     "stack": ("exact", lambda t, a, o: torch.stack(list(t.values()), a["dim"])),

@@ -6,6 +6,7 @@
 #include "cohort/core/ops/factory.h"
 #include "cohort/core/ops/indexing.h"
 #include "cohort/core/ops/linalg.h"
+#include "cohort/core/ops/nn.h"
 
 namespace cohort {
 
@@ -24,17 +25,22 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
                "CausalSelfAttention: expected input (B, T, ", options.d_model, "), got ", x.shape_str());
   const int64_t B = x.size(0), T = x.size(1), C = options.d_model, H = options.n_heads, D = C / H;
   Tensor qkv_out = qkv->forward(x);                                   // (B, T, 3C)
-  std::vector<Tensor> parts = split(qkv_out, C, 2);                  // 3 x (B, T, C)
-  auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D}).permute({0, 2, 1, 3}); };
-  Tensor q = heads(parts[0]), k = heads(parts[1]), v = heads(parts[2]);  // (B, H, T, D)
-  Tensor att = matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // (B, H, T, T)
-  // Position t may attend to positions <= t: mask the strict upper triangle.
-  Tensor rows = arange(static_cast<double>(T), DType::i64).reshape({T, 1});
-  Tensor cols = arange(static_cast<double>(T), DType::i64).reshape({1, T});
-  att = masked_fill(att, gt(cols, rows), -INFINITY);
-  att = attn_dropout->forward(softmax(att, -1));
-  Tensor y = matmul(att, v);                                          // (B, H, T, D)
-  y = y.permute({0, 2, 1, 3}).reshape({B, T, C});
+  Tensor y;
+  if (attn_dropout->p > 0 && is_training()) {
+    // Dropout on the attention weights needs them as a tensor: the op-by-op form.
+    std::vector<Tensor> parts = split(qkv_out, C, 2);  // 3 x (B, T, C)
+    auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D}).permute({0, 2, 1, 3}); };
+    Tensor q = heads(parts[0]), k = heads(parts[1]), v = heads(parts[2]);  // (B, H, T, D)
+    Tensor att = matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // (B, H, T, T)
+    // Position t may attend to positions <= t: mask the strict upper triangle.
+    Tensor rows = arange(static_cast<double>(T), DType::i64).reshape({T, 1});
+    Tensor cols = arange(static_cast<double>(T), DType::i64).reshape({1, T});
+    att = masked_fill(att, gt(cols, rows), -INFINITY);
+    y = matmul(attn_dropout->forward(softmax(att, -1)), v);  // (B, H, T, D)
+    y = y.permute({0, 2, 1, 3}).reshape({B, T, C});
+  } else {
+    y = self_attention(qkv_out, H, /*is_causal=*/true);  // one fused op, (B, T, C)
+  }
   return resid_dropout->forward(proj->forward(y));
 }
 

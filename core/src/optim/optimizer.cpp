@@ -7,6 +7,7 @@
 #include "cohort/core/ops/elementwise.h"
 #include "cohort/core/ops/factory.h"
 #include "cohort/core/profiler.h"
+#include "ops/vec-math-impl.h"
 
 namespace cohort {
 
@@ -119,8 +120,16 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    const Tensor g64 = g.to(DType::f64);
-    total += (g64 * g64).sum().item();
+    // Squares summed in double with independent lanes: one pass, no f64 copy of the gradient.
+    const Tensor c = g.contiguous();
+    dispatch_floating(c.dtype(), "clip_grad_norm", [&](auto tag) {
+      using T = decltype(tag);
+      const T* x = c.data_ptr<T>();
+      total += detail::lane_sum<double>(c.numel(), [x](int64_t i) {
+        const double v = static_cast<double>(x[i]);
+        return v * v;
+      });
+    });
   }
   total = std::sqrt(total);
   if (total > max_norm) {

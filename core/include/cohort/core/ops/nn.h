@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "cohort/core/generator.h"
@@ -30,6 +31,23 @@ Tensor avg_pool2d(const Tensor& x, Pool2dOptions options);
 
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// softmax(q k^T * scale) v over the last two dims, as one op (PyTorch's
+// F.scaled_dot_product_attention without a mask tensor or dropout): q (..., L, E), k (..., S, E),
+// v (..., S, Ev) with the same leading dims -> (..., L, Ev). is_causal: query i sees keys j <= i
+// (the top-left aligned lower triangle, as in PyTorch). scale defaults to 1 / sqrt(E). The output
+// is laid out in q's memory order (a (B, H, T, D) view of a (B, T, H * D) projection gives a view
+// of a dense (B, T, H, D) block).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool is_causal = false,
+                                    std::optional<double> scale = std::nullopt);
+
+// Multi-head self-attention from a packed projection: qkv (B, T, 3C) holds q, k and v side by side
+// (as a Linear(C, 3C) makes them), each split into n_heads heads of C / n_heads channels; returns
+// the heads merged back, (B, T, C). The same as splitting qkv into (B, n_heads, T, C / n_heads)
+// views and calling scaled_dot_product_attention, but backward returns one (B, T, 3C) gradient
+// instead of three slices that autograd zero-pads and sums.
+Tensor self_attention(const Tensor& qkv, int64_t n_heads, bool is_causal = false,
+                      std::optional<double> scale = std::nullopt);
 
 enum class Reduction { none, mean, sum };
 struct CrossEntropyOptions {
