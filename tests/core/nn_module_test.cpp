@@ -129,3 +129,25 @@ TEST(Loss, MseMatchesHandComputation) {
   EXPECT_DOUBLE_EQ(MSELoss(Reduction::sum).forward(a, b).item(), 13.0);
   EXPECT_THROW(mse_loss(a, tensor({1, 2})), ShapeError);
 }
+
+TEST(CausalSelfAttention, DropoutInTrainingRunsOpByOpElseFused) {
+  Generator gen(31);
+  AttentionOptions o;
+  o.d_model = 8;
+  o.n_heads = 2;
+  o.dropout = 0.5;
+  CausalSelfAttention attn(o, &gen);
+  Tensor x = randn({2, 5, 8}, DType::f32, &gen);
+  attn.eval();  // no dropout: the fused self_attention
+  Tensor fused = attn.forward(x);
+  attn.train();  // dropout on the attention weights: the op-by-op path, whose output differs
+  Tensor xr = x.detach().requires_grad_();
+  Tensor dropped = attn.forward(xr);
+  dropped.sum().backward();
+  EXPECT_EQ(xr.grad().shape(), x.shape());
+  EXPECT_GT(max(abs(sub(dropped, fused))).item<double>(), 1e-3);
+  // With p = 0 the training forward is the fused one: the same numbers as eval.
+  for (auto& [name, m] : attn.named_modules())
+    if (auto* d = dynamic_cast<Dropout*>(m)) d->p = 0.0;
+  EXPECT_EQ(max(abs(sub(attn.forward(x), fused))).item<double>(), 0.0);
+}
