@@ -18,7 +18,6 @@
 // (B, T, H, D) block, so merging the heads back is a free reshape, as is the reverse in backward.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <numeric>
 #include <optional>
