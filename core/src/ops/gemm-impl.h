@@ -6,12 +6,14 @@
 // c*a.col_stride), so transposes and broadcasts (batch_stride 0) need no copies.
 //
 // gemm() picks the backend:
-// - f32: oneDNN's matmul, except for one family of shapes where a CBLAS library (OpenBLAS) is
-//   faster: B not transposed and a depth at least as large as the output's sides (K >= max(M, N)),
-//   the input gradient x @ W of a linear layer with a small batch and the weight gradients of
-//   narrow layers. There oneDNN 2.6 on AVX2 takes its "no-copy" kernels, which ran at 37-66
-//   GFLOP/s against OpenBLAS's 67-82 on one core (docs/benchmarks.md, "GEMM backends"). Without
-//   oneDNN, CBLAS for every plain product.
+// - f32: oneDNN's matmul, except, on CPUs where oneDNN runs its AVX2 code (no AVX-512), for one
+//   family of shapes where a CBLAS library (OpenBLAS) is faster: B not transposed and a depth at
+//   least as large as the output's sides (K >= max(M, N)), the input gradient x @ W of a linear
+//   layer with a small batch and the weight gradients of narrow layers. There oneDNN 2.6 on AVX2
+//   takes its "no-copy" kernels, which ran at 37-66 GFLOP/s against OpenBLAS's 67-82 on one core;
+//   with AVX-512 oneDNN is the faster library on every training product (150-175 GFLOP/s against
+//   OpenBLAS's 120-148; docs/benchmarks.md, "GEMM backends"). Without oneDNN, CBLAS for every
+//   plain product.
 // - f64: cohort's own loops, whose result does not depend on the thread count (OpenBLAS's dgemm
 //   does; Matmul.F64ResultDoesNotDependOnThreadCount).
 // - otherwise, and for strided views neither library takes: cohort's own cache-blocked loops
@@ -54,6 +56,8 @@ bool gemm_blas(const Gemm<float>& g);
 // oneDNN's matmul primitive. Needs accumulate == false; returns false (doing nothing) when the
 // product cannot be described to oneDNN without a copy, so the caller falls back.
 bool gemm_dnnl(const Gemm<float>& g);
+// Whether oneDNN runs AVX-512 (or better) code on this CPU (asked once).
+bool dnnl_has_avx512();
 #endif
 
 // The shapes oneDNN's f32 gemm handles slowly (see above): one product (batched ones, the
@@ -67,7 +71,7 @@ bool deep_untransposed_b(const Gemm<T>& g) {
 inline void gemm(const Gemm<float>& g) {
   const bool empty = g.batch == 0 || g.m == 0 || g.n == 0 || g.k == 0;
 #if COHORT_WITH_BLAS && COHORT_WITH_DNNL
-  if (!empty && g.bias == nullptr && deep_untransposed_b(g) && gemm_blas(g)) return;
+  if (!empty && g.bias == nullptr && deep_untransposed_b(g) && !dnnl_has_avx512() && gemm_blas(g)) return;
 #elif COHORT_WITH_BLAS
   if (!empty && gemm_blas(g)) return;
 #endif

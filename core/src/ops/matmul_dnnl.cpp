@@ -3,6 +3,8 @@
 
 #if COHORT_WITH_DNNL
 
+#include <algorithm>
+
 #include "dnnl-impl.h"
 
 namespace cohort::detail {
@@ -37,9 +39,56 @@ bool plain_matrix(const MatrixRef<T>& ref, int64_t rows, int64_t cols) {
   return (cs == 1 && rs >= cols) || (rs == 1 && cs >= rows);
 }
 
+// One operand as dnnl_sgemm (row-major) sees it: 'N' when its rows are contiguous, 'T' when its
+// columns are, with the leading dimension; false for any other layout.
+template <class T>
+bool sgemm_operand(const MatrixRef<T>& ref, int64_t rows, int64_t cols, char* trans, int64_t* ld) {
+  int64_t rs = ref.row_stride, cs = ref.col_stride;
+  tidy_matrix_strides(rows, cols, rs, cs);
+  if (cs == 1 && rs >= cols) {
+    *trans = 'N';
+    *ld = std::max<int64_t>(rs, 1);
+  } else if (rs == 1 && cs >= rows) {
+    *trans = 'T';
+    *ld = std::max<int64_t>(cs, 1);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// A single product without bias through dnnl_sgemm, oneDNN's BLAS-like call: on one core it ran
+// 5-10% faster than the matmul primitive on the training products (docs/benchmarks.md, "GEMM
+// backends"), and it accumulates (beta = 1) where the primitive cannot.
+bool sgemm_dnnl(const Gemm<float>& g) {
+  char ta, tb, tc;
+  int64_t lda, ldb, ldc;
+  if (g.batch != 1 || g.bias != nullptr || !sgemm_operand(g.a, g.m, g.k, &ta, &lda) ||
+      !sgemm_operand(g.b, g.k, g.n, &tb, &ldb) ||
+      !sgemm_operand(MatrixRef<const float>{g.c.data, g.c.batch_stride, g.c.row_stride, g.c.col_stride}, g.m, g.n,
+                     &tc, &ldc) ||
+      tc != 'N') {
+    return false;
+  }
+  const dnnl_status_t status = dnnl_sgemm(ta, tb, g.m, g.n, g.k, 1.0f, g.a.data, lda, g.b.data, ldb,
+                                          g.accumulate ? 1.0f : 0.0f, g.c.data, ldc);
+  COHORT_CHECK(status == dnnl_success, ValueError, "matmul: oneDNN's sgemm failed with status ", int(status),
+               " for a (", g.m, ", ", g.k, ") @ (", g.k, ", ", g.n, ") product");
+  return true;
+}
+
 }  // namespace
 
+bool dnnl_has_avx512() {
+  static const bool has = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+  }();
+  return has;
+}
+
 bool gemm_dnnl(const Gemm<float>& g) {
+  if (sgemm_dnnl(g)) return true;
   if (g.accumulate || !plain_matrix(g.a, g.m, g.k) || !plain_matrix(g.b, g.k, g.n) || !plain_matrix(g.c, g.m, g.n) ||
       (g.c.batch_stride == 0 && g.batch > 1)) {
     return false;
