@@ -1,4 +1,5 @@
 // add, sub, mul, div (and the operators and in-place forms built on them).
+#include "../cuda/elementwise-ops-impl.h"
 #include "binary-impl.h"
 #include "cohort/core/ops/elementwise.h"
 
@@ -6,13 +7,19 @@ namespace cohort {
 
 using detail::BinaryOperands;
 using detail::prepare_binary;
+using detail::cuda::BinaryOp;
 
 namespace {
 
 template <class Op>
-Tensor binary_arith(const Tensor& a, const Tensor& b, const char* name, const Op& op) {
+Tensor binary_arith(const Tensor& a, const Tensor& b, const char* name, BinaryOp code, const Op& op) {
   BinaryOperands p = prepare_binary(a, b, name);
-  Tensor out = Tensor::empty(p.shape, TensorOptions(p.dtype).with_device(a.device()));
+  Tensor out = Tensor::empty(p.shape, TensorOptions(p.dtype).with_device(p.a.device()));
+  if (out.device().is_cuda()) {
+    dispatch_numeric(p.dtype, name, [](auto) {});  // the CPU's dtype check
+    detail::cuda::binary(out, p.a, p.b, code);
+    return out;
+  }
   dispatch_numeric(p.dtype, name, [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;
@@ -30,7 +37,7 @@ Tensor grad_for(const Tensor& g, const Shape& shape, DType dtype) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_arith(a, b, "add", [](auto x, auto y) { return x + y; });
+  Tensor out = binary_arith(a, b, "add", BinaryOp::add, [](auto x, auto y) { return x + y; });
   const Shape sa = a.shape(), sb = b.shape();
   const DType da = a.dtype(), db = b.dtype();
   return record(out, "add", {a, b}, [=](const Tensor& g, const GradNeeds& n) {
@@ -39,7 +46,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_arith(a, b, "sub", [](auto x, auto y) { return x - y; });
+  Tensor out = binary_arith(a, b, "sub", BinaryOp::sub, [](auto x, auto y) { return x - y; });
   const Shape sa = a.shape(), sb = b.shape();
   const DType da = a.dtype(), db = b.dtype();
   return record(out, "sub", {a, b}, [=](const Tensor& g, const GradNeeds& n) {
@@ -48,7 +55,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_arith(a, b, "mul", [](auto x, auto y) { return x * y; });
+  Tensor out = binary_arith(a, b, "mul", BinaryOp::mul, [](auto x, auto y) { return x * y; });
   Tensor sa = a.detach(), sb = b.detach();
   return record(out, "mul", {a, b}, [sa, sb](const Tensor& g, const GradNeeds& n) {
     return grads(n[0] ? grad_for(mul(g, sb), sa.shape(), sa.dtype()) : Tensor(),
@@ -60,7 +67,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
   // Integer division of integer tensors truncates toward zero is C's rule; PyTorch's `/` is true
   // division, so integer operands are computed in f32.
   if (!is_floating(promote_types(a.dtype(), b.dtype()))) return div(a.to(DType::f32), b.to(DType::f32));
-  Tensor out = binary_arith(a, b, "div", [](auto x, auto y) { return x / y; });
+  Tensor out = binary_arith(a, b, "div", BinaryOp::div, [](auto x, auto y) { return x / y; });
   Tensor sa = a.detach(), sb = b.detach();
   return record(out, "div", {a, b}, [sa, sb](const Tensor& g, const GradNeeds& n) {
     Tensor ga, gb;
@@ -99,6 +106,12 @@ void check_in_place(const Tensor& self, const Tensor& other, const char* op) {
 Tensor& add_(Tensor& self, const Tensor& other, double alpha) {
   check_in_place(self, other, "add_");
   Tensor b = other.detach().to(self.dtype()).detach().expand(self.shape());
+  if (self.device().is_cuda()) {
+    dispatch_numeric(self.dtype(), "add_", [](auto) {});
+    detail::cuda::binary(self, self, b.device() == self.device() ? b : b.to(self.device()), BinaryOp::add, alpha);
+    self.storage()->bump_version();
+    return self;
+  }
   dispatch_numeric(self.dtype(), "add_", [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;
@@ -116,6 +129,12 @@ Tensor& add_(Tensor& self, const Tensor& other, double alpha) {
 Tensor& mul_(Tensor& self, const Tensor& other) {
   check_in_place(self, other, "mul_");
   Tensor b = other.detach().to(self.dtype()).detach().expand(self.shape());
+  if (self.device().is_cuda()) {
+    dispatch_numeric(self.dtype(), "mul_", [](auto) {});
+    detail::cuda::binary(self, self, b.device() == self.device() ? b : b.to(self.device()), BinaryOp::mul);
+    self.storage()->bump_version();
+    return self;
+  }
   dispatch_numeric(self.dtype(), "mul_", [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;

@@ -2,6 +2,7 @@
 //
 // Mixed dtypes compare in promote_types(a, b), like PyTorch; a double operand takes the tensor's
 // dtype (f32 for an integer tensor and a fractional value), so `x > 0.5` on i64 compares in f32.
+#include "../cuda/elementwise-ops-impl.h"
 #include "binary-impl.h"
 #include "cohort/core/ops/elementwise.h"
 
@@ -9,10 +10,16 @@ namespace cohort {
 
 namespace {
 
+using detail::cuda::BinaryOp;
+
 template <class Cmp>
-Tensor compare(const Tensor& a, const Tensor& b, const char* op, const Cmp& cmp) {
+Tensor compare(const Tensor& a, const Tensor& b, const char* op, BinaryOp code, const Cmp& cmp) {
   detail::BinaryOperands p = detail::prepare_binary(a, b, op);
-  Tensor out = Tensor::empty(p.shape, TensorOptions(DType::boolean).with_device(a.device()));
+  Tensor out = Tensor::empty(p.shape, TensorOptions(DType::boolean).with_device(p.a.device()));
+  if (out.device().is_cuda()) {
+    detail::cuda::binary(out, p.a, p.b, code);
+    return out;
+  }
   dispatch(p.dtype, op, [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;
@@ -28,12 +35,24 @@ Tensor with_scalar(const Tensor& a, double b, const char* op) {
 
 }  // namespace
 
-Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, "eq", [](auto x, auto y) { return x == y; }); }
-Tensor ne(const Tensor& a, const Tensor& b) { return compare(a, b, "ne", [](auto x, auto y) { return x != y; }); }
-Tensor lt(const Tensor& a, const Tensor& b) { return compare(a, b, "lt", [](auto x, auto y) { return x < y; }); }
-Tensor le(const Tensor& a, const Tensor& b) { return compare(a, b, "le", [](auto x, auto y) { return x <= y; }); }
-Tensor gt(const Tensor& a, const Tensor& b) { return compare(a, b, "gt", [](auto x, auto y) { return x > y; }); }
-Tensor ge(const Tensor& a, const Tensor& b) { return compare(a, b, "ge", [](auto x, auto y) { return x >= y; }); }
+Tensor eq(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "eq", BinaryOp::eq, [](auto x, auto y) { return x == y; });
+}
+Tensor ne(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "ne", BinaryOp::ne, [](auto x, auto y) { return x != y; });
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "lt", BinaryOp::lt, [](auto x, auto y) { return x < y; });
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "le", BinaryOp::le, [](auto x, auto y) { return x <= y; });
+}
+Tensor gt(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "gt", BinaryOp::gt, [](auto x, auto y) { return x > y; });
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+  return compare(a, b, "ge", BinaryOp::ge, [](auto x, auto y) { return x >= y; });
+}
 
 Tensor eq(const Tensor& a, double b) { return eq(a, with_scalar(a, b, "eq")); }
 Tensor ne(const Tensor& a, double b) { return ne(a, with_scalar(a, b, "ne")); }
@@ -46,6 +65,10 @@ Tensor logical_not(const Tensor& x) {
   COHORT_CHECK(x.defined(), ValueError, "logical_not: the input tensor is undefined");
   Tensor out = Tensor::empty(x.shape(), TensorOptions(DType::boolean).with_device(x.device()));
   const Tensor in = x.detach();
+  if (x.device().is_cuda()) {
+    detail::cuda::unary(out, in, detail::cuda::UnaryOp::logical_not);
+    return out;
+  }
   dispatch(x.dtype(), "logical_not", [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;

@@ -103,6 +103,11 @@ void for_each_run(const Shape& shape, const std::array<const Tensor*, N>& ops, c
                   int64_t grain = kElementwiseGrain) {
   const int64_t total = numel_of(shape);
   if (total == 0) return;
+  for (const Tensor* t : ops) {
+    // A CUDA tensor here is an op whose CUDA path is missing: say so rather than read device memory.
+    COHORT_CHECK(t->device().is_cpu(), DeviceError, "internal: a CPU elementwise loop was given a tensor on ",
+                 t->device().str(), "; this op has no CUDA kernel yet (move its inputs to Device::cpu())");
+  }
   const LoopPlan<N> plan = make_plan<N>(shape, ops);
   parallel_for(0, total, grain, [&](int64_t b, int64_t e) { walk_range(plan, b, e, run); });
 }

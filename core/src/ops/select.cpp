@@ -4,6 +4,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "../cuda/elementwise-ops-impl.h"
 #include "binary-impl.h"
 #include "cast-impl.h"
 #include "cohort/core/ops/elementwise.h"
@@ -16,6 +17,7 @@ namespace {
 // (cohort's bool storage is one byte holding 0 or 1).
 static_assert(sizeof(bool) == 1, "bool tensors are stored one byte per element");
 using MaskByte = uint8_t;
+using detail::cuda::BinaryOp;
 
 // Reduces a gradient to an input's shape and dtype.
 Tensor grad_for(const Tensor& g, const Shape& shape, DType dtype) {
@@ -28,6 +30,11 @@ template <class Keep>
 Tensor masked_grad(const Tensor& g, const Tensor& mask, DType dtype, const Keep& keep) {
   const Tensor gd = g.to(dtype).expand(mask.shape());
   Tensor out = Tensor::empty(mask.shape(), TensorOptions(dtype).with_device(mask.device()));
+  if (out.device().is_cuda()) {
+    dispatch_floating(dtype, "backward", [](auto) {});
+    detail::cuda::binary(out, gd, mask, keep(true) ? BinaryOp::mask_keep : BinaryOp::mask_drop);
+    return out;
+  }
   dispatch_floating(dtype, "backward", [&](auto tag) {
     using T = decltype(tag);
     detail::binary_kernel<T, T, MaskByte>(out, gd, mask, [&keep](T gv, MaskByte m) {
@@ -75,11 +82,18 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Tensor c = cond.detach().expand(shape);
   const Tensor x = a.detach().to(dt).detach().expand(shape);
   const Tensor y = b.detach().to(dt).detach().expand(shape);
+  COHORT_CHECK(cond.device() == a.device() && a.device() == b.device(), DeviceError,
+               "where: cond, a and b must be on one device, got ", cond.device().str(), ", ", a.device().str(), " and ",
+               b.device().str());
   Tensor out = Tensor::empty(shape, TensorOptions(dt).with_device(a.device()));
-  dispatch(dt, "where", [&](auto tag) {
-    using T = decltype(tag);
-    select_kernel<T>(out, c, x, y);
-  });
+  if (out.device().is_cuda()) {
+    detail::cuda::where(out, c, x, y);
+  } else {
+    dispatch(dt, "where", [&](auto tag) {
+      using T = decltype(tag);
+      select_kernel<T>(out, c, x, y);
+    });
+  }
   if (!is_floating(dt)) return out;
   const Shape sa = a.shape(), sb = b.shape();
   const DType da = a.dtype(), db = b.dtype();
@@ -98,13 +112,19 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   COHORT_CHECK(target == x.shape(), ShapeError, "masked_fill: mask of shape ", mask.shape_str(),
                " cannot be broadcast to the input's shape ", x.shape_str());
   const Tensor m = mask.detach().expand(x.shape());
+  COHORT_CHECK(mask.device() == x.device(), DeviceError, "masked_fill: the mask is on ", mask.device().str(),
+               " but the input on ", x.device().str());
   const Tensor in = x.detach();
   Tensor out = Tensor::empty(x.shape(), TensorOptions(x.dtype()).with_device(x.device()));
-  dispatch(x.dtype(), "masked_fill", [&](auto tag) {
-    using T = decltype(tag);
-    const T v = detail::cast<T>(value);
-    detail::binary_kernel<T, T, MaskByte>(out, in, m, [v](T u, MaskByte f) { return f ? v : u; });
-  });
+  if (out.device().is_cuda()) {
+    detail::cuda::binary(out, in, m, BinaryOp::masked_fill, value);
+  } else {
+    dispatch(x.dtype(), "masked_fill", [&](auto tag) {
+      using T = decltype(tag);
+      const T v = detail::cast<T>(value);
+      detail::binary_kernel<T, T, MaskByte>(out, in, m, [v](T u, MaskByte f) { return f ? v : u; });
+    });
+  }
   if (!is_floating(x.dtype())) return out;
   const DType dt = x.dtype();
   return record(out, "masked_fill", {x}, [m, dt](const Tensor& g, const GradNeeds&) {
@@ -123,31 +143,40 @@ Tensor clamp(const Tensor& x, double min, double max) {
   }
   const Tensor in = x.detach();
   Tensor out = Tensor::empty(x.shape(), TensorOptions(x.dtype()).with_device(x.device()));
-  dispatch_numeric(x.dtype(), "clamp", [&](auto tag) {
-    using T = decltype(tag);
-    using A = acc_t<T>;
-    A lo, hi;
-    if constexpr (std::is_integral_v<A>) {
-      // Integer bounds saturate to the type's range (an infinite bound leaves that side open).
-      const double tlo = static_cast<double>(std::numeric_limits<A>::lowest());
-      const double thi = static_cast<double>(std::numeric_limits<A>::max());
-      lo = min <= tlo ? std::numeric_limits<A>::lowest() : (min >= thi ? std::numeric_limits<A>::max() : A(min));
-      hi = max >= thi ? std::numeric_limits<A>::max() : (max <= tlo ? std::numeric_limits<A>::lowest() : A(max));
-    } else {
-      lo = static_cast<A>(min);
-      hi = static_cast<A>(max);
-    }
-    // NaN fails both tests and passes through, as in PyTorch.
-    detail::unary_kernel<T, T>(out, in, [lo, hi](T t) {
-      const A v = A(t);
-      return T(v < lo ? lo : (v > hi ? hi : v));
+  if (out.device().is_cuda()) {  // integer bounds saturate in the kernel, as below
+    dispatch_numeric(x.dtype(), "clamp", [](auto) {});
+    detail::cuda::unary(out, in, detail::cuda::UnaryOp::clamp, min, max);
+  } else {
+    dispatch_numeric(x.dtype(), "clamp", [&](auto tag) {
+      using T = decltype(tag);
+      using A = acc_t<T>;
+      A lo, hi;
+      if constexpr (std::is_integral_v<A>) {
+        // Integer bounds saturate to the type's range (an infinite bound leaves that side open).
+        const double tlo = static_cast<double>(std::numeric_limits<A>::lowest());
+        const double thi = static_cast<double>(std::numeric_limits<A>::max());
+        lo = min <= tlo ? std::numeric_limits<A>::lowest() : (min >= thi ? std::numeric_limits<A>::max() : A(min));
+        hi = max >= thi ? std::numeric_limits<A>::max() : (max <= tlo ? std::numeric_limits<A>::lowest() : A(max));
+      } else {
+        lo = static_cast<A>(min);
+        hi = static_cast<A>(max);
+      }
+      // NaN fails both tests and passes through, as in PyTorch.
+      detail::unary_kernel<T, T>(out, in, [lo, hi](T t) {
+        const A v = A(t);
+        return T(v < lo ? lo : (v > hi ? hi : v));
+      });
     });
-  });
+  }
   if (!is_floating(x.dtype())) return out;
   return record(out, "clamp", {x}, [in, min, max](const Tensor& g, const GradNeeds&) {
     // The gradient passes where min <= x <= max (boundaries included), like PyTorch.
     const Tensor gd = g.to(in.dtype()).expand(in.shape());
     Tensor gi = Tensor::empty(in.shape(), TensorOptions(in.dtype()).with_device(in.device()));
+    if (gi.device().is_cuda()) {
+      detail::cuda::unary_grad(gi, gd, in, detail::cuda::UnaryGradOp::clamp, min, max);
+      return grads(gi);
+    }
     dispatch_floating(in.dtype(), "clamp", [&](auto tag) {
       using T = decltype(tag);
       using A = acc_t<T>;

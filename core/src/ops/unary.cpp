@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cohort/core/autograd.h"
+#include "../cuda/elementwise-ops-impl.h"
 #include "cohort/core/ops/elementwise.h"
 #include "loops-impl.h"
 #include "vec-math-impl.h"
@@ -25,12 +26,25 @@ constexpr double kGeluCoeff = 0.044715;                  // of the tanh approxim
 
 enum class Domain { floating, numeric };
 
-// out = f(x) elementwise. f is a generic lambda on the accumulation type (float for bf16/f16).
+using detail::cuda::UnaryGradOp;
+using detail::cuda::UnaryOp;
+
+// out = f(x) elementwise. f is a generic lambda on the accumulation type (float for bf16/f16); on
+// a CUDA device the kernel for `code` computes the same.
 template <Domain D, class F>
-Tensor map_unary(const Tensor& x, const char* op, const F& f) {
+Tensor map_unary(const Tensor& x, const char* op, UnaryOp code, const F& f) {
   COHORT_CHECK(x.defined(), ValueError, op, ": the input tensor is undefined");
   const Tensor in = x.detach();
   Tensor out = Tensor::empty(x.shape(), TensorOptions(x.dtype()).with_device(x.device()));
+  if (x.device().is_cuda()) {
+    if constexpr (D == Domain::floating) {  // the same dtype check as the CPU's dispatch
+      dispatch_floating(x.dtype(), op, [](auto) {});
+    } else {
+      dispatch_numeric(x.dtype(), op, [](auto) {});
+    }
+    detail::cuda::unary(out, in, code);
+    return out;
+  }
   auto body = [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;
@@ -46,9 +60,13 @@ Tensor map_unary(const Tensor& x, const char* op, const F& f) {
 
 // The input gradient f(g, s) in one pass; s (the saved x or y) has the input's shape and dtype.
 template <class F>
-Tensor map_grad(const Tensor& g, const Tensor& saved, const F& f) {
+Tensor map_grad(const Tensor& g, const Tensor& saved, UnaryGradOp code, const F& f) {
   const Tensor gd = g.to(saved.dtype()).expand(saved.shape());
   Tensor out = Tensor::empty(saved.shape(), TensorOptions(saved.dtype()).with_device(saved.device()));
+  if (saved.device().is_cuda()) {
+    detail::cuda::unary_grad(out, gd, saved, code);
+    return out;
+  }
   dispatch_floating(saved.dtype(), "backward", [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;
@@ -59,18 +77,19 @@ Tensor map_grad(const Tensor& g, const Tensor& saved, const F& f) {
 
 // Records `out = op(x)` with the gradient map_grad(g, saved, df). Integer results have no history.
 template <class F>
-Tensor record_unary(const Tensor& out, const char* op, const Tensor& x, const Tensor& saved, const F& df) {
+Tensor record_unary(const Tensor& out, const char* op, const Tensor& x, const Tensor& saved, UnaryGradOp code,
+                    const F& df) {
   if (!is_floating(x.dtype())) return out;
-  return record(out, op, {x}, [saved = saved.detach(), df](const Tensor& g, const GradNeeds&) {
-    return grads(map_grad(g, saved, df));
+  return record(out, op, {x}, [saved = saved.detach(), code, df](const Tensor& g, const GradNeeds&) {
+    return grads(map_grad(g, saved, code, df));
   });
 }
 
 }  // namespace
 
 Tensor abs(const Tensor& x) {
-  Tensor y = map_unary<Domain::numeric>(x, "abs", [](auto v) { return std::abs(v); });
-  return record_unary(y, "abs", x, x, [](auto g, auto v) {
+  Tensor y = map_unary<Domain::numeric>(x, "abs", UnaryOp::abs, [](auto v) { return std::abs(v); });
+  return record_unary(y, "abs", x, x, UnaryGradOp::abs, [](auto g, auto v) {
     using A = decltype(v);
     return v > A(0) ? g : (v < A(0) ? -g : A(0));
   });
@@ -78,12 +97,12 @@ Tensor abs(const Tensor& x) {
 
 Tensor relu(const Tensor& x) {
   // `v < 0 ? 0 : v` keeps NaN (as PyTorch does) and compiles to a vector max/blend.
-  Tensor y = map_unary<Domain::numeric>(x, "relu", [](auto v) {
+  Tensor y = map_unary<Domain::numeric>(x, "relu", UnaryOp::relu, [](auto v) {
     using A = decltype(v);
     return v < A(0) ? A(0) : v;
   });
   // PyTorch's threshold_backward: the gradient passes where the result is not <= 0.
-  return record_unary(y, "relu", x, y, [](auto g, auto yv) {
+  return record_unary(y, "relu", x, y, UnaryGradOp::relu, [](auto g, auto yv) {
     using A = decltype(yv);
     return yv <= A(0) ? A(0) : g;
   });
@@ -92,11 +111,11 @@ Tensor relu(const Tensor& x) {
 Tensor gelu(const Tensor& x, const std::string& approximate) {
   if (approximate == "none") {
     // y = x * Phi(x), Phi the standard normal CDF; dy/dx = Phi(x) + x * phi(x).
-    Tensor y = map_unary<Domain::floating>(x, "gelu", [](auto v) {
+    Tensor y = map_unary<Domain::floating>(x, "gelu", UnaryOp::gelu_erf, [](auto v) {
       using A = decltype(v);
       return A(0.5) * v * (A(1) + detail::vec_erf(v * A(kSqrt1_2)));
     });
-    return record_unary(y, "gelu", x, x, [](auto g, auto v) {
+    return record_unary(y, "gelu", x, x, UnaryGradOp::gelu_erf, [](auto g, auto v) {
       using A = decltype(v);
       const A cdf = A(0.5) * (A(1) + detail::vec_erf(v * A(kSqrt1_2)));
       const A pdf = A(kInvSqrt2Pi) * detail::vec_exp(A(-0.5) * v * v);
@@ -106,11 +125,11 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   if (approximate == "tanh") {
     // y = x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + c x^3);
     // dy/dx = (1 + t)/2 + x/2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 c x^2), t = tanh(u).
-    Tensor y = map_unary<Domain::floating>(x, "gelu", [](auto v) {
+    Tensor y = map_unary<Domain::floating>(x, "gelu", UnaryOp::gelu_tanh, [](auto v) {
       using A = decltype(v);
       return A(0.5) * v * (A(1) + detail::vec_tanh(A(kSqrt2OverPi) * (v + A(kGeluCoeff) * v * v * v)));
     });
-    return record_unary(y, "gelu", x, x, [](auto g, auto v) {
+    return record_unary(y, "gelu", x, x, UnaryGradOp::gelu_tanh, [](auto g, auto v) {
       using A = decltype(v);
       const A t = detail::vec_tanh(A(kSqrt2OverPi) * (v + A(kGeluCoeff) * v * v * v));
       const A du = A(kSqrt2OverPi) * (A(1) + A(3 * kGeluCoeff) * v * v);
@@ -121,8 +140,8 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor y = map_unary<Domain::floating>(x, "tanh", [](auto v) { return detail::vec_tanh(v); });
-  return record_unary(y, "tanh", x, y, [](auto g, auto yv) {
+  Tensor y = map_unary<Domain::floating>(x, "tanh", UnaryOp::tanh, [](auto v) { return detail::vec_tanh(v); });
+  return record_unary(y, "tanh", x, y, UnaryGradOp::tanh, [](auto g, auto yv) {
     using A = decltype(yv);
     return g * (A(1) - yv * yv);
   });
@@ -130,34 +149,35 @@ Tensor tanh(const Tensor& x) {
 
 Tensor sigmoid(const Tensor& x) {
   // exp(-v) overflows to inf for very negative v, giving exactly 0: no special case needed.
-  Tensor y = map_unary<Domain::floating>(x, "sigmoid", [](auto v) { return detail::vec_sigmoid(v); });
-  return record_unary(y, "sigmoid", x, y, [](auto g, auto yv) {
+  Tensor y =
+      map_unary<Domain::floating>(x, "sigmoid", UnaryOp::sigmoid, [](auto v) { return detail::vec_sigmoid(v); });
+  return record_unary(y, "sigmoid", x, y, UnaryGradOp::sigmoid, [](auto g, auto yv) {
     using A = decltype(yv);
     return g * yv * (A(1) - yv);
   });
 }
 
 Tensor exp(const Tensor& x) {
-  Tensor y = map_unary<Domain::floating>(x, "exp", [](auto v) { return detail::vec_exp(v); });
-  return record_unary(y, "exp", x, y, [](auto g, auto yv) { return g * yv; });
+  Tensor y = map_unary<Domain::floating>(x, "exp", UnaryOp::exp, [](auto v) { return detail::vec_exp(v); });
+  return record_unary(y, "exp", x, y, UnaryGradOp::exp, [](auto g, auto yv) { return g * yv; });
 }
 
 Tensor log(const Tensor& x) {
-  Tensor y = map_unary<Domain::floating>(x, "log", [](auto v) { return std::log(v); });
-  return record_unary(y, "log", x, x, [](auto g, auto v) { return g / v; });
+  Tensor y = map_unary<Domain::floating>(x, "log", UnaryOp::log, [](auto v) { return std::log(v); });
+  return record_unary(y, "log", x, x, UnaryGradOp::log, [](auto g, auto v) { return g / v; });
 }
 
 Tensor sqrt(const Tensor& x) {
-  Tensor y = map_unary<Domain::floating>(x, "sqrt", [](auto v) { return std::sqrt(v); });
-  return record_unary(y, "sqrt", x, y, [](auto g, auto yv) {
+  Tensor y = map_unary<Domain::floating>(x, "sqrt", UnaryOp::sqrt, [](auto v) { return std::sqrt(v); });
+  return record_unary(y, "sqrt", x, y, UnaryGradOp::sqrt, [](auto g, auto yv) {
     using A = decltype(yv);
     return g / (A(2) * yv);
   });
 }
 
 Tensor square(const Tensor& x) {
-  Tensor y = map_unary<Domain::numeric>(x, "square", [](auto v) { return v * v; });
-  return record_unary(y, "square", x, x, [](auto g, auto v) {
+  Tensor y = map_unary<Domain::numeric>(x, "square", UnaryOp::square, [](auto v) { return v * v; });
+  return record_unary(y, "square", x, x, UnaryGradOp::square, [](auto g, auto v) {
     using A = decltype(v);
     return A(2) * v * g;
   });

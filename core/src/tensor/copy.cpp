@@ -1,4 +1,6 @@
 // Copies and conversions: contiguous, clone, to(dtype), copy_, fill_.
+#include "../cuda/elementwise-ops-impl.h"
+#include "../cuda/transfer-impl.h"
 #include "../ops/cast-impl.h"
 #include "../ops/loops-impl.h"
 #include "cohort/core/autograd.h"
@@ -8,8 +10,12 @@ namespace cohort {
 
 namespace {
 
-// dst[i] = cast(src[i]) with src already of dst's shape (or a broadcast view of it).
+// dst[i] = cast(src[i]) with src already of dst's shape (or a broadcast view of it), on dst's device.
 void copy_kernel(const Tensor& dst, const Tensor& src) {
+  if (dst.device().is_cuda()) {
+    detail::cuda::copy(dst, src);
+    return;
+  }
   dispatch(dst.dtype(), "copy", [&](auto out_tag) {
     using To = decltype(out_tag);
     dispatch(src.dtype(), "copy", [&](auto in_tag) {
@@ -34,13 +40,20 @@ Tensor& Tensor::copy_(const Tensor& src) {
   COHORT_CHECK(target == shape(), ShapeError, "copy_: source of shape ", src.shape_str(),
                " cannot be broadcast to the destination's shape ", shape_str());
   check_device_available(device(), "copy_");
-  copy_kernel(*this, src.detach().expand(shape()));
+  Tensor from = src.detach();
+  if (from.device() != device()) from = from.to(device());  // across devices: move, then convert
+  copy_kernel(*this, from.expand(shape()));
   storage()->bump_version();
   return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
   check_writable(*this, "fill_");
+  if (device().is_cuda()) {
+    detail::cuda::fill(*this, value);
+    storage()->bump_version();
+    return *this;
+  }
   dispatch(dtype(), "fill_", [&](auto tag) {
     using T = decltype(tag);
     const T v = detail::cast<T>(value);
@@ -70,10 +83,29 @@ Tensor Tensor::to(DType target) const {
   return record(out, "to", {*this}, [from](const Tensor& g, const GradNeeds&) { return grads(g.to(from)); });
 }
 
-Tensor Tensor::to(Device target) const {
+Tensor Tensor::to(Device target, bool non_blocking) const {
+  COHORT_CHECK(defined(), ValueError, "to: the tensor is undefined");
   check_device_available(target, "to");
   if (target == device()) return *this;
-  COHORT_THROW(DeviceError, "to: copying from ", device().str(), " to ", target.str(), " is not supported");
+  // Contiguous on the source device first (one copy kernel there, or none), then one transfer.
+  const Tensor src = detach().contiguous();
+  Tensor out = Tensor::empty(shape(), TensorOptions(dtype()).with_device(target));
+  detail::cuda::copy_across(out, src, non_blocking);
+  const Device from = device();
+  return record(out, "to", {*this}, [from](const Tensor& g, const GradNeeds&) { return grads(g.to(from)); });
 }
+
+Tensor Tensor::pin_memory() const {
+  COHORT_CHECK(defined(), ValueError, "pin_memory: the tensor is undefined");
+  COHORT_CHECK(device().is_cpu(), DeviceError, "pin_memory: only CPU tensors can be pinned, this one is on ",
+               device().str());
+  if (is_pinned()) return *this;
+  auto storage = std::make_shared<StorageImpl>(nbytes(), Device::cpu(), /*pinned=*/true);
+  Tensor out(std::make_shared<TensorImpl>(std::move(storage), 0, shape(), contiguous_strides(shape()), dtype()));
+  copy_kernel(out, detach());
+  return out;
+}
+
+bool Tensor::is_pinned() const { return defined() && storage()->is_pinned(); }
 
 }  // namespace cohort

@@ -61,7 +61,7 @@ std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   std::ostringstream out;
   out << "tensor(";
-  const Tensor values = detach().to(DType::f64).contiguous();
+  const Tensor values = detach().to(Device::cpu()).to(DType::f64).contiguous();
   print_rec(out, values, values.data_ptr<double>(), shape(), values.strides(), 0, 0, numel() > kSummariseAbove,
             is_floating(dtype()), dtype() == DType::boolean, 7);
   out << ", dtype=" << dtype_name(dtype());

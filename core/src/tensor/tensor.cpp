@@ -62,7 +62,7 @@ bool Tensor::is_contiguous() const {
 double Tensor::item() const {
   COHORT_CHECK(defined() && numel() == 1, ShapeError, "item: expected a tensor with one element, got shape ",
                defined() ? shape_str() : std::string("undefined"));
-  return contiguous().to(DType::f64).data_ptr<double>()[0];
+  return to(Device::cpu()).contiguous().to(DType::f64).data_ptr<double>()[0];
 }
 
 AutogradMeta& Tensor::autograd_meta() const {

@@ -14,6 +14,7 @@
 #include "cohort/config.h"
 #include "cohort/core/allocator.h"
 #include "cohort/core/autograd.h"
+#include "cohort/core/cuda.h"
 #include "cohort/core/device.h"
 #include "cohort/core/dtype.h"
 #include "cohort/core/error.h"

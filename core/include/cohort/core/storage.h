@@ -11,8 +11,10 @@ namespace cohort {
 
 class StorageImpl {
  public:
-  // Allocates nbytes (64-byte aligned, uninitialised) on `device`, from CpuAllocator.
-  StorageImpl(size_t nbytes, Device device);
+  // Allocates nbytes (uninitialised) on `device`: from CpuAllocator (64-byte aligned) on the CPU,
+  // from the caching device allocator on a CUDA device, or, with pinned = true (CPU only, CUDA
+  // builds only), page-locked host memory that copies to and from a GPU can use asynchronously.
+  StorageImpl(size_t nbytes, Device device, bool pinned = false);
   // Wraps memory owned elsewhere; `deleter` (may be empty) runs when the storage dies.
   StorageImpl(void* data, size_t nbytes, Device device, void (*deleter)(void*));
   ~StorageImpl();
@@ -22,6 +24,7 @@ class StorageImpl {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   const Device& device() const { return device_; }
+  bool is_pinned() const { return pinned_; }
 
   // Bumped by every in-place write, so autograd can tell a saved tensor was overwritten.
   uint64_t version() const { return version_; }
@@ -33,6 +36,7 @@ class StorageImpl {
   Device device_;
   void (*deleter_)(void*) = nullptr;  // memory owned elsewhere
   size_t capacity_ = 0;                // memory from CpuAllocator: the size to give back
+  bool pinned_ = false;                // page-locked host memory from the CUDA backend
   uint64_t version_ = 0;
 };
 

@@ -109,7 +109,14 @@ class Tensor {
   Tensor contiguous() const;  // itself when already contiguous
   Tensor clone() const;
   Tensor to(DType dtype) const;   // itself when already that dtype
-  Tensor to(Device device) const;
+  // A copy on `device` (itself when already there), differentiable. From a CUDA device the host
+  // waits for the copy; with non_blocking and pinned host memory (pin_memory()) it does not.
+  Tensor to(Device device, bool non_blocking = false) const;
+  // A copy in page-locked host memory (itself when already pinned): host <-> GPU copies from it can
+  // run asynchronously. CPU tensors only; needs a CUDA build.
+  Tensor pin_memory() const;
+  bool is_pinned() const;
+  bool is_cuda() const { return device().is_cuda(); }
   Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
@@ -179,7 +186,7 @@ template <class T>
 T Tensor::item() const {
   COHORT_CHECK(defined() && numel() == 1, ShapeError,
                "item: expected a tensor with one element, got shape ", shape_str());
-  return contiguous().to(dtype_of<T>()).template data_ptr<T>()[0];
+  return to(Device::cpu()).contiguous().to(dtype_of<T>()).template data_ptr<T>()[0];
 }
 
 }  // namespace cohort
