@@ -44,6 +44,20 @@ void Module::collect(const std::string& prefix, bool params, bool recurse, Named
   for (const auto& [name, child] : children_) child->collect(prefix + name + ".", params, true, out);
 }
 
+Module& Module::to(Device device) {
+  check_device_available(device, "Module::to");
+  NoGradGuard no_grad;
+  auto move = [&](Tensor t) {
+    if (t.device() == device) return;
+    const Tensor grad = t.grad();
+    t.set_data(t.detach().to(device));
+    if (grad.defined()) t.set_grad(grad.to(device));
+  };
+  for (const auto& [name, t] : named_parameters()) move(t);
+  for (const auto& [name, t] : named_buffers()) move(t);
+  return *this;
+}
+
 NamedTensors Module::named_parameters(bool recurse) const {
   NamedTensors out;
   collect("", true, recurse, &out);

@@ -110,6 +110,17 @@ void Tensor::set_grad(const Tensor& grad) {
   autograd_meta().grad = grad;
 }
 
+void Tensor::set_data(const Tensor& src) {
+  COHORT_CHECK(defined() && src.defined(), ValueError, "set_data: a tensor is undefined");
+  TensorImpl& impl = *impl_;
+  const TensorImpl& from = *src.impl_;
+  impl.storage_ = from.storage_;
+  impl.offset_ = from.offset_;
+  impl.shape_ = from.shape_;
+  impl.strides_ = from.strides_;
+  impl.dtype_ = from.dtype_;
+}
+
 Tensor Tensor::detach() const {
   const TensorImpl& impl = checked(impl_);
   return Tensor(std::make_shared<TensorImpl>(impl.storage_, impl.offset_, impl.shape_, impl.strides_, impl.dtype_));

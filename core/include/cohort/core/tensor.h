@@ -149,6 +149,11 @@ class Tensor {
   std::string str() const;  // PyTorch-like printing
   std::string shape_str() const;
 
+  // Makes this tensor (every handle to it) hold src's data: its storage, offset, shape, strides and
+  // dtype, keeping this tensor's autograd identity (requires_grad, hooks). PyTorch's `p.data = src`;
+  // Module::to(Device) moves parameters with it. No history is recorded.
+  void set_data(const Tensor& src);
+
   // For the library's own use.
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

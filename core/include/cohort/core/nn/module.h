@@ -57,6 +57,11 @@ class Module {
   // Sets every parameter's gradient to undefined (the next backward writes a fresh one).
   void zero_grad();
 
+  // Moves every parameter and buffer (and any gradient) to `device`, in place: every handle to them
+  // (a Linear's `weight`, a list from parameters()) sees the moved tensor. Move the model before
+  // making its optimizer, whose state is created on the parameters' device.
+  Module& to(Device device);
+
   // Parameters and buffers by dotted name (detached handles sharing the module's storage).
   StateDict state_dict() const;
   // Copies values into the module's own tensors. strict: a missing, unexpected or mis-shaped key
