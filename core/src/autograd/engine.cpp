@@ -89,7 +89,7 @@ void run_pass(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_
       COHORT_CHECK(root.numel() == 1, AutogradError,
                    "backward: a gradient can be implied only for a scalar output, but root ", i, " has shape ",
                    root.shape_str(), "; pass the gradient explicitly: y.backward(grad_y)");
-      g = ones(root.shape(), root.dtype());
+      g = ones(root.shape(), TensorOptions(root.dtype()).with_device(root.device()));
     }
     COHORT_CHECK(g.shape() == root.shape(), ShapeError, "backward: gradient of shape ", g.shape_str(),
                  " given for root ", i, " of shape ", root.shape_str());

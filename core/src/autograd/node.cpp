@@ -68,6 +68,9 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   AutogradMeta& meta = leaf.autograd_meta();
   NoGradGuard no_grad;
   Tensor g = grad_output;
+  // A leaf's gradient lives where the leaf does (a 0-dim CPU tensor used with CUDA tensors gets a
+  // gradient computed on the GPU).
+  if (g.device() != leaf.device()) g = g.to(leaf.device());
   if (g.dtype() != leaf.dtype()) g = g.to(leaf.dtype());
   COHORT_CHECK(g.shape() == leaf.shape(), AutogradError, "backward: gradient of shape ", g.shape_str(),
                " arrived for a leaf of shape ", leaf.shape_str(), " (a bug in an op's gradient)");
