@@ -1,6 +1,11 @@
 // embedding: rows of a weight table picked by integer indices, with the gradient to the table.
+//
+// On CUDA the rows are copied by the index_select kernel and the gradient is summed with atomics
+// (cuda/index-ops-impl.h): rows picked several times then add in no fixed order. Indices may be on
+// the CPU (checked there, then copied over) or on the weight's device (checked by the kernel).
 #include <algorithm>
 
+#include "../cuda/index-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/factory.h"
 #include "cohort/core/ops/indexing.h"
@@ -11,6 +16,16 @@ namespace cohort {
 
 namespace {
 
+// Throws IndexError for the first entry of `flat` (i64, contiguous, on the CPU) outside [0, num).
+void check_indices(const Tensor& flat, int64_t num, const Tensor& weight) {
+  const int64_t* ip = flat.data_ptr<int64_t>();
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    COHORT_CHECK(ip[i] >= 0 && ip[i] < num, IndexError, "embedding: index ", ip[i],
+                 " is out of range for a weight with ", num, " rows (shape ", weight.shape_str(),
+                 "; expected 0 <= index < ", num, ")");
+  }
+}
+
 // d weight: row flat[i] of a zero table gets g row i added, for every i. A row picked several
 // times sums its gradients in index order: threads split the columns, never the indices, so no
 // two threads touch one element and the sums are the same bits on any thread count. 16-bit
@@ -19,8 +34,12 @@ namespace {
 Tensor embedding_backward(const Tensor& g, const Tensor& flat, const Shape& w_shape, DType w_dtype) {
   const DType acc = (w_dtype == DType::bf16 || w_dtype == DType::f16) ? DType::f32 : w_dtype;
   const int64_t dim = w_shape[1], L = flat.numel();
-  Tensor gw = zeros(w_shape, acc);                             // (num, dim)
-  const Tensor gr = g.reshape({L, dim}).to(acc).contiguous();  // (L, dim)
+  Tensor gw = zeros(w_shape, TensorOptions(acc).with_device(g.device()));  // (num, dim)
+  const Tensor gr = g.reshape({L, dim}).to(acc).contiguous();              // (L, dim)
+  if (gw.is_cuda()) {
+    detail::cuda::index_add(gw, gr, flat, 1, w_shape[0], dim, /*check=*/false);  // checked by the forward
+    return gw.to(w_dtype);
+  }
   const int64_t* ip = flat.data_ptr<int64_t>();
   auto add_rows = [&](auto tag) {
     using A = decltype(tag);
@@ -51,17 +70,31 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
                weight.shape_str());
   COHORT_CHECK(indices.dtype() == DType::i64 || indices.dtype() == DType::i32, DTypeError,
                "embedding: indices must be i64 or i32, got ", dtype_name(indices.dtype()));
+  COHORT_CHECK(indices.device().is_cpu() || indices.device() == weight.device(), DeviceError,
+               "embedding: the weight is on ", weight.device().str(), " but the indices are on ",
+               indices.device().str(), "; move the indices with .to(", weight.device().str(), ") first");
   const int64_t num = weight.size(0), dim = weight.size(1);
-  const Tensor flat = indices.detach().reshape({-1}).to(DType::i64).contiguous();  // (L)
-  const int64_t* ip = flat.data_ptr<int64_t>();
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    COHORT_CHECK(ip[i] >= 0 && ip[i] < num, IndexError, "embedding: index ", ip[i],
-                 " is out of range for a weight with ", num, " rows (shape ", weight.shape_str(),
-                 "; expected 0 <= index < ", num, ")");
-  }
+  Tensor flat = indices.detach().reshape({-1}).to(DType::i64).contiguous();  // (L)
   Shape out_shape = indices.shape();
   out_shape.push_back(dim);
-  Tensor out = index_select(weight.detach(), 0, flat).reshape(out_shape);  // (..., dim)
+  Tensor out;
+  if (weight.is_cuda()) {
+    const bool on_device = flat.is_cuda();
+    if (!on_device) {
+      check_indices(flat, num, weight);
+      flat = flat.to(weight.device());
+    }
+    out = Tensor::empty({flat.numel(), dim}, TensorOptions(weight.dtype()).with_device(weight.device()));
+    if (!detail::cuda::index_select(out, weight.detach().contiguous(), flat, 1, num, dim, /*check=*/on_device)) {
+      check_indices(flat.to(Device::cpu()), num, weight);  // throws for the first bad entry
+      COHORT_THROW(IndexError, "embedding: internal: the device reported an index out of range for a weight with ",
+                   num, " rows but the host found none");
+    }
+    out = out.reshape(out_shape);  // (..., dim)
+  } else {
+    check_indices(flat, num, weight);
+    out = index_select(weight.detach(), 0, flat).reshape(out_shape);  // (..., dim)
+  }
   const Shape w_shape = weight.shape();
   const DType w_dtype = weight.dtype();
   return record(out, "embedding", {weight}, [flat, w_shape, w_dtype](const Tensor& g, const GradNeeds&) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../cuda/index-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/indexing.h"
 #include "cohort/core/parallel_for.h"
@@ -25,6 +26,10 @@ void check_list(const std::vector<Tensor>& tensors, const char* op) {
     COHORT_CHECK(tensors[i].dtype() == tensors[0].dtype(), DTypeError, op,
                  ": all tensors must have the same dtype, got ", dtype_name(tensors[0].dtype()), " (tensor 0) and ",
                  dtype_name(tensors[i].dtype()), " (tensor ", i, "); convert them with .to() first");
+    COHORT_CHECK(tensors[i].device() == tensors[0].device(), DeviceError, op,
+                 ": all tensors must be on one device, got ", tensors[0].device().str(), " (tensor 0) and ",
+                 tensors[i].device().str(), " (tensor ", i, "); move them with .to(", tensors[0].device().str(),
+                 ") first");
   }
 }
 
@@ -32,7 +37,22 @@ void check_list(const std::vector<Tensor>& tensors, const char* op) {
 // (outer) index over the dims before `dim`: row o of the output is row o of every input, one after
 // the other. With contiguous inputs and more than one row, threads take ranges of rows and copy
 // bytes; otherwise each input is copied through a narrow view of the output (itself parallel).
+// On CUDA: one launch per input, a row copy for a contiguous input, else the strided copy kernel.
 void copy_into(const Tensor& out, const std::vector<Tensor>& tensors, int64_t dim) {
+  if (out.is_cuda()) {
+    int64_t offset = 0;
+    for (const Tensor& t : tensors) {
+      if (t.numel() > 0) {
+        if (t.is_contiguous()) {
+          detail::cuda::copy_into_slice(out, t, dim, offset);
+        } else {
+          out.narrow(dim, offset, t.size(dim)).copy_(t.detach());
+        }
+      }
+      offset += t.size(dim);
+    }
+    return;
+  }
   int64_t outer = 1;
   for (int64_t d = 0; d < dim; ++d) outer *= out.size(d);
   bool all_contiguous = true;

@@ -1,7 +1,11 @@
+// Factories: filled, ranged, from data, random. On a CUDA device, full() fills there, arange and
+// from-data tensors are built on the CPU and copied over, and random draws run on the device with
+// the CPU's numbers (cuda/random.cu).
 #include "cohort/core/ops/factory.h"
 
 #include <cmath>
 
+#include "../cuda/index-ops-impl.h"
 #include "../ops/cast-impl.h"
 #include "cohort/core/parallel_for.h"
 
@@ -38,6 +42,12 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   const int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
   const bool requires_grad = options.requires_grad;
   options.requires_grad = false;
+  if (!options.device.is_cpu()) {
+    check_device_available(options.device, "arange");
+    Tensor t = arange(start, end, step, TensorOptions(options.dtype)).to(options.device);
+    if (requires_grad) t.requires_grad_();
+    return t;
+  }
   Tensor t = Tensor::empty({n}, options);
   dispatch(t.dtype(), "arange", [&](auto tag) {
     using T = decltype(tag);
@@ -70,6 +80,7 @@ template Tensor from_vector<Half>(const std::vector<Half>&, Shape, bool);
 Tensor tensor(std::initializer_list<double> values, Shape shape, TensorOptions options) {
   const bool requires_grad = options.requires_grad;
   Tensor t = from_vector(std::vector<double>(values), std::move(shape)).to(options.dtype);
+  if (!options.device.is_cpu()) t = t.to(options.device);
   if (requires_grad) t.requires_grad_();
   return t;
 }
@@ -78,8 +89,10 @@ namespace {
 
 // Fills t (contiguous) with values derived from counters [first, first + numel/per_counter):
 // counter c produces elements 4c .. 4c+3, so the result does not depend on how threads split it.
+// On a CUDA device the kernel computes `kind` as `fill` does here, bit for bit (cuda/random.cu).
 template <class Fill>
-Tensor random_fill(const Shape& shape, TensorOptions options, Generator* gen, const char* op, const Fill& fill) {
+Tensor random_fill(const Shape& shape, TensorOptions options, Generator* gen, const char* op, const Fill& fill,
+                   detail::cuda::RandomKind kind, int64_t low = 0, uint64_t range = 1) {
   const bool requires_grad = options.requires_grad;
   options.requires_grad = false;
   Tensor t = Tensor::empty(shape, options);
@@ -88,6 +101,11 @@ Tensor random_fill(const Shape& shape, TensorOptions options, Generator* gen, co
   const int64_t counters = (n + 3) / 4;
   const uint64_t first = g.advance(static_cast<uint64_t>(counters));
   const uint64_t seed = g.seed();
+  if (t.is_cuda()) {
+    detail::cuda::random_fill(t, kind, seed, first, low, range);
+    if (requires_grad) t.requires_grad_();
+    return t;
+  }
   dispatch(t.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data_ptr<T>();
@@ -111,7 +129,7 @@ Tensor rand(const Shape& shape, TensorOptions options, Generator* gen) {
   COHORT_CHECK(is_floating(options.dtype), DTypeError, "rand: expected a floating dtype, got ", dtype_name(options.dtype));
   return random_fill(shape, options, gen, "rand", [](const uint32_t r[4], double v[4]) {
     for (int k = 0; k < 4; ++k) v[k] = detail::uniform_double(r[k]);
-  });
+  }, detail::cuda::RandomKind::uniform);
 }
 
 Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
@@ -126,7 +144,7 @@ Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
       v[k] = radius * std::cos(kTwoPi * u2);
       v[k + 1] = radius * std::sin(kTwoPi * u2);
     }
-  });
+  }, detail::cuda::RandomKind::normal);
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options, Generator* gen) {
@@ -137,7 +155,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opti
       const uint64_t x = (static_cast<uint64_t>(r[k]) << 32) | r[(k + 1) % 4];
       v[k] = static_cast<double>(low + static_cast<int64_t>(x % range));
     }
-  });
+  }, detail::cuda::RandomKind::integer, low, range);
 }
 
 }  // namespace cohort

@@ -70,14 +70,14 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op, const Shape
   return out;
 }
 
-// Gradient of a view that picks a region: scatter the grad into zeros of the input's shape through
-// the same view.
+// Gradient of a view that picks a region: scatter the grad into zeros of the input's shape (on the
+// input's device) through the same view.
 template <class MakeView>
 Tensor record_region_view(const Tensor& out, const Tensor& self, const char* name, MakeView make) {
   const Shape in_shape = self.shape();
-  const DType dtype = self.dtype();
-  return record(out, name, {self}, [in_shape, dtype, make](const Tensor& g, const GradNeeds&) {
-    Tensor gi = zeros(in_shape, dtype);
+  const TensorOptions options = TensorOptions(self.dtype()).with_device(self.device());
+  return record(out, name, {self}, [in_shape, options, make](const Tensor& g, const GradNeeds&) {
+    Tensor gi = zeros(in_shape, options);
     make(gi).copy_(g);
     return grads(gi);
   });
