@@ -1,13 +1,10 @@
 #include "harness.h"
 
 #include <algorithm>
-#include <chrono>
 #include <vector>
 
 namespace cohort::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct Placement {
   const char* send;  // the input pointer cohort gets
@@ -26,11 +23,13 @@ class Bench {
     if (ctx.device_buffers) {
       send_ = make_device_buffer(send_bytes_, ctx.device);
       recv_ = make_device_buffer(recv_bytes_, ctx.device);
+      timer_ = make_device_timer(ctx.device);
     } else {
       send_ = make_host_buffer(send_bytes_);
       recv_ = make_host_buffer(recv_bytes_);
+      timer_ = make_host_timer();
     }
-    compare_ = o_.compare_mpi && !ctx.device_buffers && MpiReference::supports(o_.dtype, o_.op);
+    compare_ = o_.compare_mpi && ctx.mpi != nullptr && !ctx.device_buffers && MpiReference::supports(o_.dtype, o_.op);
   }
 
   Results run() {
@@ -79,29 +78,32 @@ class Bench {
 
   void run_mpi(const Counts& c, bool in_place) {
     Placement p = placement(c, in_place);
-    d_.run_mpi(ctx_.mpi, in_place ? nullptr : p.send, in_place ? recv_->data() : p.recv, c.param, o_.dtype, o_.op,
+    d_.run_mpi(*ctx_.mpi, in_place ? nullptr : p.send, in_place ? recv_->data() : p.recv, c.param, o_.dtype, o_.op,
                o_.root);
   }
 
   // One timed block: all iterations issued, then all waited for (nccl-tests' default), seconds
-  // per iteration averaged over the ranks.
+  // per iteration averaged over the ranks. On the device the clock is a pair of CUDA events on the
+  // current stream, which wait() orders behind every collective: the time the GPU took, as
+  // nccl-tests measures it, not the time the host took to queue the work.
   double time_cohort(const Counts& c, bool in_place) {
-    ctx_.mpi.barrier();
+    timer_->idle();
+    ctx_.control.barrier();
     std::vector<WorkPtr> works;
     works.reserve(o_.iters);
-    const auto t0 = Clock::now();
+    timer_->start();
     for (int i = 0; i < o_.iters; ++i) works.push_back(run_cohort(c, in_place));
     for (auto& w : works) w->wait();
-    const double sec = std::chrono::duration<double>(Clock::now() - t0).count() / o_.iters;
-    return ctx_.mpi.average(sec);
+    const double sec = timer_->stop() / o_.iters;
+    return ctx_.control.average(sec);
   }
 
   double time_mpi(const Counts& c, bool in_place) {
-    ctx_.mpi.barrier();
-    const auto t0 = Clock::now();
+    ctx_.control.barrier();
+    timer_->start();
     for (int i = 0; i < o_.iters; ++i) run_mpi(c, in_place);
-    const double sec = std::chrono::duration<double>(Clock::now() - t0).count() / o_.iters;
-    return ctx_.mpi.average(sec);
+    const double sec = timer_->stop() / o_.iters;
+    return ctx_.control.average(sec);
   }
 
   Timing derive(double sec, size_t param) const {
@@ -130,7 +132,7 @@ class Bench {
         ++wrong;
       }
     }
-    return ctx_.mpi.sum(wrong);
+    return ctx_.control.sum(wrong);
   }
 
   static double median(std::vector<double> v) {
@@ -168,6 +170,7 @@ class Bench {
   const size_t es_;
   size_t send_bytes_ = 0, recv_bytes_ = 0;
   std::unique_ptr<Buffer> send_, recv_;
+  std::unique_ptr<Timer> timer_;
   bool compare_ = false;
   int salt_ = 0;
 };

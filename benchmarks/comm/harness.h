@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "buffers.h"
+#include "control.h"
 
 namespace cohort::bench {
 
@@ -14,7 +15,8 @@ struct BenchContext {
   const BenchOptions& options;
   const CollectiveDesc& desc;
   Communicator& comm;
-  const MpiReference& mpi;
+  const Control& control;    // barriers and averages among the ranks
+  const MpiReference* mpi;   // the --compare-mpi baselines (null without MPI)
   bool device_buffers = false;
   int device = 0;
   std::function<void(const Row&)> on_row;  // called on every rank after each size

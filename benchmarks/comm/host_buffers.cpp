@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -24,8 +25,19 @@ class HostBuffer : public Buffer {
   char* data_;
 };
 
+class HostTimer : public Timer {
+ public:
+  void idle() override {}  // the host backends' wait() returned: nothing is running
+  void start() override { t0_ = std::chrono::steady_clock::now(); }
+  double stop() override { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
+
+ private:
+  std::chrono::steady_clock::time_point t0_;
+};
+
 }  // namespace
 
 std::unique_ptr<Buffer> make_host_buffer(size_t bytes) { return std::make_unique<HostBuffer>(bytes); }
+std::unique_ptr<Timer> make_host_timer() { return std::make_unique<HostTimer>(); }
 
 }  // namespace cohort::bench

@@ -2,6 +2,7 @@
 //
 //   mpirun -np 2 cohort-bench all_reduce -b 8 -e 256M -f 2 --compare-mpi
 //   srun -n 8 cohort-bench all_gather -b 1K -e 1G -f 4 --backend nccl --csv ag.csv --plot ag.svg
+//   cohort-bench all_reduce --backend nccl -b 8 -e 256M -f 2     # one GPU, no MPI needed
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -49,10 +50,12 @@ size_t parse_size(const std::string& text, const char* what) {
   return static_cast<size_t>(value * scale);
 }
 
-// The launch must give MPI all the ranks: cohort-run on its own (no mpirun/srun) starts processes
-// that each see an MPI world of one.
+// Who this rank is. Under MPI the launch must give MPI all the ranks: cohort-run on its own (no
+// mpirun/srun) starts processes that each see an MPI world of one.
 struct Launch {
-  int local_rank = 0;
+  int rank = 0, size = 1, local_rank = 0;
+  std::string master_addr;  // store rendezvous: rank 0's TcpStore
+  int master_port = 0;
 };
 
 Launch check_launch(const MpiReference& mpi) {
@@ -83,13 +86,40 @@ Launch check_launch(const MpiReference& mpi) {
   return launch;
 }
 
+// Without MPI: the rank contract (cohort-run, torchrun-style variables) or the variables of the
+// launcher that started this process (srun, mpirun); neither means a world of one.
+Launch store_launch() {
+  Launch launch;
+#if COHORT_BENCH_WITH_ENV
+  const auto env = env::Environment::from_process();
+  try {
+    env::RankEnv me;
+    try {
+      me = env::RankEnv::from_contract(env);
+    } catch (const env::EnvError&) {
+      if (!env::detect_launcher(env)) return launch;
+      me = env::RankEnv::from_launcher(env);
+    }
+    launch.rank = me.rank;
+    launch.size = me.world_size;
+    launch.local_rank = me.local_rank;
+    launch.master_addr = me.master_addr;
+    launch.master_port = me.master_port;
+  } catch (const env::EnvError& e) {
+    throw UsageError(std::string("cannot tell which rank this is: ") + e.what());
+  }
+#endif
+  return launch;
+}
+
 int run(int argc, char** argv) {
   BenchOptions o;
   std::string min_s = "32M", max_s = "32M", step_s = "1M", dtype_s = "float", op_s = "sum";
   std::string chunk_s, streaming_s, async_s;  // mpi tuning, empty: the backend's default
   CLI::App app{"cohort-bench: collective benchmarks with nccl-tests' output (size, count, type, redop, root, "
                "time, algbw, busbw, #wrong; out-of-place and in-place). Run it under mpirun, srun or "
-               "`mpirun ... cohort-run`; every rank runs the same command."};
+               "`mpirun ... cohort-run` (every rank runs the same command), or on its own for one rank "
+               "(--backend nccl on one GPU needs no MPI)."};
   app.add_option("collective", o.collective, "all_reduce, all_gather, reduce_scatter or broadcast")
       ->required()
       ->check(CLI::IsMember(collective_names()));
@@ -108,6 +138,13 @@ int run(int argc, char** argv) {
   app.add_option("-r,--root", o.root, "root rank of broadcast")->capture_default_str();
   app.add_option("--backend", o.backend, "mpi (host memory) or nccl (device memory)")
       ->check(CLI::IsMember({"mpi", "nccl"}))
+      ->capture_default_str();
+  std::string rendezvous = "auto";
+  app.add_option("--rendezvous", rendezvous,
+                 "how the ranks meet: mpi (an MPI job: mpirun, srun), store (the rank contract's "
+                 "MASTER_ADDR:MASTER_PORT as cohort-run sets it; a single rank needs nothing), or auto: mpi when "
+                 "this build has MPI, else store")
+      ->check(CLI::IsMember({"auto", "mpi", "store"}))
       ->capture_default_str();
   app.add_option("--algorithm", o.algorithm, "mpi backend: auto, shm (shared memory) or native (MPI's collectives)")
       ->check(CLI::IsMember({"auto", "shm", "native"}))
@@ -145,11 +182,39 @@ int run(int argc, char** argv) {
   if (o.op == ReduceOp::avg && !is_floating(o.dtype)) throw UsageError("-o avg needs a floating datatype");
   const CollectiveDesc& desc = *find_collective(o.collective);
 
-  parallel::MpiSession session(&argc, &argv);
-  MpiReference mpi;
-  const Launch launch = check_launch(mpi);
-  if (o.root < 0 || o.root >= mpi.size()) throw UsageError("-r: root " + std::to_string(o.root) + " is not a rank");
+  if (rendezvous == "auto") rendezvous = parallel::mpi_backend_built() ? "mpi" : "store";
+  if (rendezvous == "mpi" && !parallel::mpi_backend_built()) {
+    throw UsageError("--rendezvous mpi: this cohort-bench was built without MPI; use --rendezvous store");
+  }
+  if (rendezvous == "store" && o.backend != "nccl") {
+    throw UsageError("--backend mpi needs the ranks to be an MPI job: use --rendezvous mpi (under mpirun or srun)" +
+                     std::string(parallel::mpi_backend_built() ? "" : ", in a cohort built with MPI"));
+  }
   if (o.compare_mpi && o.backend != "mpi") throw UsageError("--compare-mpi compares host memory: use --backend mpi");
+
+  // Destroyed in reverse: communicators, then the store and the bookkeeping, then MPI.
+  std::unique_ptr<parallel::MpiSession> session;
+  std::unique_ptr<MpiReference> mpi;
+  std::shared_ptr<parallel::Store> store;
+  std::unique_ptr<Control> store_control;
+  Launch launch;
+  if (rendezvous == "mpi") {
+    session = std::make_unique<parallel::MpiSession>(&argc, &argv);
+    mpi = std::make_unique<MpiReference>();
+    launch = check_launch(*mpi);
+    launch.rank = mpi->rank();
+    launch.size = mpi->size();
+  } else {
+    launch = store_launch();
+    if (launch.size == 1) {
+      store = std::make_shared<parallel::HashStore>();
+    } else {
+      store = std::make_shared<parallel::TcpStore>(launch.master_addr, launch.master_port, launch.rank == 0);
+    }
+    store_control = make_store_control(store, launch.rank, launch.size);
+  }
+  const Control& control = mpi ? static_cast<const Control&>(*mpi) : *store_control;
+  if (o.root < 0 || o.root >= control.size()) throw UsageError("-r: root " + std::to_string(o.root) + " is not a rank");
   if (o.compare_mpi && !MpiReference::supports(o.dtype, o.op) && desc.reduces) {
     throw UsageError("--compare-mpi: MPI cannot reduce " + std::string(nccl_type_name(o.dtype)) + " with " +
                      parallel::reduce_op_name(o.op) + " by itself; use -d float/double/int32/int64 and -o sum/max/min");
@@ -173,19 +238,23 @@ int run(int argc, char** argv) {
     const int gpus = parallel::cuda_device_count();
     if (gpus == 0) throw UsageError("--backend nccl: " + parallel::cuda_unavailable_reason());
     device = launch.local_rank % gpus;
-    bootstrap = parallel::make_mpi_world_communicator("bootstrap");
-    comm = parallel::make_nccl_communicator(*bootstrap, device, {"bench"});
+    if (mpi) {
+      bootstrap = parallel::make_mpi_world_communicator("bootstrap");
+      comm = parallel::make_nccl_communicator(*bootstrap, device, {"bench"});
+    } else {
+      comm = parallel::make_nccl_communicator(store, launch.rank, launch.size, device, {"bench"});
+    }
     device_desc = device_name(device, &pci) + ", cohort " + comm->description();
   }
 
-  const auto lines = mpi.gather_to_root(
-      device_line({mpi.rank(), static_cast<int>(getpid()), device, pci, mpi.hostname(), device_desc}));
-  const bool root_prints = mpi.rank() == 0;
+  const auto lines = control.gather_to_root(
+      device_line({control.rank(), static_cast<int>(getpid()), device, pci, control.hostname(), device_desc}));
+  const bool root_prints = control.rank() == 0;
   if (root_prints) {
     print_preamble(stdout, o, lines);
     print_header(stdout, o.compare_mpi);
   }
-  BenchContext ctx{o, desc, *comm, mpi, o.backend == "nccl", device < 0 ? 0 : device,
+  BenchContext ctx{o, desc, *comm, control, mpi.get(), o.backend == "nccl", device < 0 ? 0 : device,
                    [&](const Row& row) {
                      if (root_prints) print_row(stdout, o, desc, row);
                    }};
@@ -199,7 +268,7 @@ int run(int argc, char** argv) {
   }
   comm.reset();
   bootstrap.reset();
-  mpi.barrier();
+  control.barrier();
   return results.errors ? 1 : 0;
 }
 

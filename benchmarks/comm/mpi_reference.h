@@ -11,23 +11,25 @@
 
 #include "cohort/core/dtype.h"
 #include "cohort/parallel/comm/types.h"
+#include "control.h"
 
 namespace cohort::bench {
 
-class MpiReference {
+// In a build without MPI (mpi_reference_stub.cpp) constructing one throws; the rest is never reached.
+class MpiReference : public Control {
  public:
   MpiReference();  // needs MPI initialized (MpiSession)
-  ~MpiReference();
+  ~MpiReference() override;
   MpiReference(const MpiReference&) = delete;
   MpiReference& operator=(const MpiReference&) = delete;
 
-  int rank() const { return rank_; }
-  int size() const { return size_; }
-  void barrier() const;
-  double average(double value) const;
-  int64_t sum(int64_t value) const;
-  std::vector<std::string> gather_to_root(const std::string& line) const;  // rank order, on rank 0 only
-  std::string hostname() const;
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void barrier() const override;
+  double average(double value) const override;
+  int64_t sum(int64_t value) const override;
+  std::vector<std::string> gather_to_root(const std::string& line) const override;  // rank order, on rank 0 only
+  std::string hostname() const override;
   [[noreturn]] void abort(int code) const;  // MPI_Abort: a rank failed alone, the others must not hang
 
   // Whether MPI reduces `dtype` with `op` by itself (it has no 16-bit floats and no avg).

@@ -6,6 +6,8 @@
 
 namespace cohort::parallel {
 
+using ::cohort::detail::str_cat;
+
 const char* reduce_op_name(ReduceOp op) {
   switch (op) {
     case ReduceOp::sum: return "sum";
@@ -53,10 +55,25 @@ void Communicator::check_buffer_args(Collective c, const void* input, const void
 
 void Communicator::check_tensor(Collective c, const char* what, const Tensor& t) const {
   COHORT_CHECK(t.defined(), ValueError, backend(), " communicator: ", collective_name(c), ": the ", what, " is undefined");
-  COHORT_CHECK(t.device() == device(), DeviceError, backend(), " communicator: ", collective_name(c), " got the ",
-               what, " on ", t.device().str(), " but this communicator moves ", device().str(),
-               " memory; use the ", device().is_cpu() ? "nccl" : "mpi or local",
-               " communicator for it (ProcessGroup picks by device)");
+  if (t.device() != device()) {
+    // Never hand another device's memory to this backend: a host backend would read device
+    // pointers as host memory, NCCL would fault on host pointers.
+    std::string fix;
+    if (device().is_cpu()) {
+      fix = str_cat("CUDA tensors go through the nccl communicator (make_process_group with backend \"nccl\", "
+                    "or make_nccl_communicator; ProcessGroup routes each tensor by its device), or move it with "
+                    ".to(Device::cpu())");
+    } else if (t.device().is_cpu()) {
+      fix = str_cat("move it to the GPU with .to(Device::cuda(", device().index, ")), or use the group's host ",
+                    "communicator (mpi or local) for CPU tensors");
+    } else {
+      fix = str_cat("each rank's nccl communicator drives one GPU; move the tensor with .to(Device::cuda(",
+                    device().index, ")) or build the communicator for ", t.device().str());
+    }
+    COHORT_THROW(DeviceError, backend(), " communicator: ", collective_name(c), " got the ", what, " on ",
+                 t.device().str(), " but this communicator moves ", device().is_cpu() ? "host" : device().str(),
+                 " memory; ", fix);
+  }
   COHORT_CHECK(t.is_contiguous(), ValueError, backend(), " communicator: ", collective_name(c), ": the ", what,
                " of shape ", t.shape_str(), " is not contiguous; pass t.contiguous() (and copy back)");
 }

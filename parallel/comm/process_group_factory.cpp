@@ -31,11 +31,17 @@ ProcessGroup make_process_group(const ProcessGroupConfig& c) {
     options.name = c.name;
     options.init_timeout = c.timeout;
     // With MPI running, it hands out the NCCL id and carries host tensors; without, a TCP store
-    // at MASTER_ADDR:MASTER_PORT (served by rank 0) does the former and there is no host side.
+    // at MASTER_ADDR:MASTER_PORT (served by rank 0) does the former and there is no host side
+    // (a world of one needs neither).
     if (mpi_backend_built() && MpiSession::active()) {
       auto host = make_mpi_world_communicator(c.name);
       check_matches(c, *host);
       return ProcessGroup(c.name, host, make_nccl_communicator(*host, c.local_rank, options));
+    }
+    if (c.world_size == 1 && c.rank <= 0 && c.master_addr.empty()) {
+      // One rank (one GPU): nobody to meet, so the unique id stays in this process.
+      return ProcessGroup(c.name, nullptr, make_nccl_communicator(std::make_shared<HashStore>(), 0, 1, c.local_rank,
+                                                                  options));
     }
     COHORT_CHECK(c.rank >= 0 && c.world_size > 0 && !c.master_addr.empty() && c.master_port > 0, ValueError,
                  "make_process_group('", c.name, "'): the nccl backend without MPI needs rank, world_size, ",

@@ -4,6 +4,11 @@
 //   ready buckets are launched strictly in bucket order (every rank issues the same collectives
 //   in the same order, whatever order its gradients arrive in)
 //   end of backward (an autograd end callback): launch the rest, wait, point .grad at the slices.
+// On a GPU the buckets live on the parameters' device: the hooks' copies are queued on the current
+// stream, each all-reduce runs on the nccl communicator's stream once that stream has reached the
+// bucket's last copy, and "wait" makes the current stream wait for the all-reduces' end events. So
+// the host never waits for a bucket; the optimizer's kernels, queued after backward returns, run
+// after the reduced gradients are in.
 #include "cohort/parallel/ddp.h"
 
 #include <algorithm>
@@ -54,6 +59,25 @@ std::vector<std::string> signature(const Module& m) {
   return lines;
 }
 
+// Where the model lives: every parameter and buffer on one device (one GPU per rank, or the CPU).
+Device model_device(const Module& m) {
+  std::string first;
+  Device dev = Device::cpu();
+  auto visit = [&](const std::string& name, const Tensor& t) {
+    if (first.empty()) {
+      first = name;
+      dev = t.device();
+      return;
+    }
+    COHORT_CHECK(t.device() == dev, DeviceError, "Ddp: the model spans devices: '", first, "' is on ", dev.str(),
+                 " but '", name, "' is on ", t.device().str(), "; Ddp drives one device per rank: move the whole ",
+                 "model with model->to(device) before wrapping it");
+  };
+  for (const auto& [name, p] : m.named_parameters()) visit(name, p);
+  for (const auto& [name, b] : m.named_buffers()) visit(name, b);
+  return dev;
+}
+
 std::string join(const std::vector<std::string>& lines) {
   std::string s;
   for (const auto& l : lines) s += l + "\n";
@@ -66,6 +90,16 @@ std::vector<std::string> split_lines(const std::string& s) {
   for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
 }
+
+// The small collectives Ddp runs for itself (the model check, the unused-parameter flags) carry
+// host vectors. They go through the group's host communicator when it has one; a group built for
+// NCCL without MPI has none, so they travel as tensors on its GPU and come back (to(Device::cpu())
+// is queued on the stream wait() ordered after the collective, then waits for it).
+Tensor to_control(const ProcessGroup& g, const Tensor& host) {
+  return g.has_host() ? host : host.to(g.device().device());
+}
+
+Tensor to_host(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
 
 // The first place two signatures part, in words.
 std::string first_difference(const std::vector<std::string>& root, const std::vector<std::string>& mine) {
@@ -92,6 +126,21 @@ Ddp::Ddp(std::shared_ptr<Module> module, ProcessGroup group, DdpOptions options)
                "Ddp: bucket sizes must be > 0 (got bucket_bytes ", options_.bucket_bytes, ", first_bucket_bytes ",
                options_.first_bucket_bytes, ")");
   register_module("module", module_);
+  device_ = model_device(*module_);
+  if (device_.is_cuda()) {
+    COHORT_CHECK(group_.has_device(), DeviceError, "Ddp: the model is on ", device_.str(), " but process group '",
+                 group_.name(), "' moves host memory only (its communicator is ", group_.host().backend(),
+                 "); build the group for GPUs with make_process_group({.backend = \"nccl\", ...}), one rank per GPU");
+    COHORT_CHECK(group_.device().device() == device_, DeviceError, "Ddp: the model is on ", device_.str(),
+                 " but this rank's nccl communicator drives ", group_.device().device().str(),
+                 "; move the model to the rank's GPU (model->to(", group_.device().device().str(),
+                 ")) before wrapping it");
+  } else {
+    COHORT_CHECK(group_.has_host(), DeviceError, "Ddp: the model is on the CPU but process group '", group_.name(),
+                 "' has only a device communicator (", group_.device().backend(), " on ",
+                 group_.device().device().str(), "); move the model there with model->to(",
+                 group_.device().device().str(), ") or build the group with backend mpi");
+  }
   check_same_model();
   broadcast_state();
   build_buckets();
@@ -107,24 +156,27 @@ Ddp::~Ddp() {
 void Ddp::check_same_model() {
   const std::vector<std::string> mine = signature(*module_);
   if (group_.size() == 1) return;
+  NoGradGuard no_grad;
   const std::string text = join(mine);
-  Tensor len = from_vector(std::vector<int64_t>{static_cast<int64_t>(text.size())});
+  Tensor len = to_control(group_, from_vector(std::vector<int64_t>{static_cast<int64_t>(text.size())}));
   group_.all_reduce(len, {ReduceOp::max, options_.timeout})->wait();
-  const int64_t n = len.item<int64_t>();
+  const int64_t n = to_host(len).item<int64_t>();
   std::vector<int32_t> chars(static_cast<size_t>(n), -1);
   for (size_t i = 0; i < text.size(); ++i) chars[i] = static_cast<unsigned char>(text[i]);
-  Tensor root_text = from_vector(chars);
+  Tensor root_text = to_control(group_, from_vector(chars));
   BroadcastOptions bo;
   bo.root = 0;
   bo.timeout = options_.timeout;
   group_.broadcast(root_text, bo)->wait();
+  root_text = to_host(root_text);
   std::string root_string;
   const int32_t* c = root_text.data_ptr<int32_t>();
   for (int64_t i = 0; i < n && c[i] >= 0; ++i) root_string.push_back(static_cast<char>(c[i]));
   const bool differs = root_string != text;
-  Tensor flags = zeros({group_.size()}, DType::i32);
-  Tensor mine_flag = from_vector(std::vector<int32_t>{differs ? 1 : 0});
+  Tensor mine_flag = to_control(group_, from_vector(std::vector<int32_t>{differs ? 1 : 0}));
+  Tensor flags = zeros({group_.size()}, TensorOptions(DType::i32).with_device(mine_flag.device()));
   group_.all_gather(flags, mine_flag, {options_.timeout})->wait();
+  flags = to_host(flags);
   std::string ranks;
   const int32_t* f = flags.data_ptr<int32_t>();
   for (int r = 0; r < group_.size(); ++r)
@@ -189,7 +241,7 @@ void Ddp::build_buckets() {
       st.params[i].offset = n;
       n += st.params[i].tensor.numel();
     }
-    b.flat = zeros({n}, st.params[g.front()].tensor.dtype());
+    b.flat = zeros({n}, TensorOptions(st.params[g.front()].tensor.dtype()).with_device(device_));  // (n,)
     b.params = g;
     st.buckets.push_back(std::move(b));
   }
@@ -252,6 +304,9 @@ void Ddp::on_gradient(size_t index, Tensor& leaf) {
   Bucket& b = st.buckets[p.bucket];
   NoGradGuard no_grad;
   const Tensor g = leaf.grad();
+  COHORT_CHECK(g.device() == b.flat.device(), DeviceError, "Ddp: the gradient of 'module.", p.name, "' is on ",
+               g.device().str(), " but Ddp's buckets were built on ", b.flat.device().str(),
+               "; move the model before wrapping it in Ddp, not after");
   Tensor slot = b.flat.slice(0, p.offset, p.offset + p.tensor.numel()).reshape(p.tensor.shape());
   if (g.raw_data() != slot.raw_data()) slot.copy_(g);
   if (--b.pending == 0 && options_.overlap) launch_ready();
@@ -274,12 +329,12 @@ void Ddp::finish_backward() {
   NoGradGuard no_grad;
   expect_backward_ = false;
   std::vector<std::string> missing;
-  Tensor used;
-  if (options_.find_unused_parameters) used = zeros({static_cast<int64_t>(st.params.size())}, DType::i32);
+  std::vector<int32_t> used_here;  // find_unused_parameters: 1 for each parameter this rank used
+  if (options_.find_unused_parameters) used_here.assign(st.params.size(), 0);
   for (size_t i = 0; i < st.params.size(); ++i) {
     Param& p = st.params[i];
     if (p.ready) {
-      if (used.defined()) used.data_ptr<int32_t>()[i] = 1;
+      if (!used_here.empty()) used_here[i] = 1;
       continue;
     }
     if (!options_.find_unused_parameters) {
@@ -305,25 +360,32 @@ void Ddp::finish_backward() {
   }
   const auto t0 = Clock::now();
   launch_ready();  // everything is ready now; with overlap off this launches every bucket
+  Tensor used;  // (params,) i32: how many ranks used each parameter
   WorkPtr used_work;
-  if (used.defined()) {
+  if (!used_here.empty()) {
     AllReduceOptions ao;
     ao.op = ReduceOp::sum;
     ao.timeout = options_.timeout;
+    used = to_control(group_, from_vector(used_here));
     used_work = group_.all_reduce(used, ao);
   }
   try {
+    // On a GPU these return at once: the current stream waits for each all-reduce's end event.
     for (Bucket& b : st.buckets) b.work->wait();
-    if (used_work) used_work->wait();
+    if (used_work) {
+      used_work->wait();
+      used = to_host(used);  // the host needs the flags now (a device copy waits for the stream)
+    }
   } catch (...) {
     reset_step();  // the next backward starts clean (a timed-out communicator refuses it anyway)
     throw;
   }
   stats_.wait_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   ++stats_.steps;
+  const int32_t* used_by = used.defined() ? used.data_ptr<int32_t>() : nullptr;
   for (size_t i = 0; i < st.params.size(); ++i) {
     Param& p = st.params[i];
-    if (used.defined() && used.data_ptr<int32_t>()[i] == 0) continue;  // no rank used it
+    if (used_by != nullptr && used_by[i] == 0) continue;  // no rank used it
     const Bucket& b = st.buckets[p.bucket];
     p.tensor.set_grad(b.flat.slice(0, p.offset, p.offset + p.tensor.numel()).reshape(p.tensor.shape()));
   }

@@ -106,6 +106,12 @@ Mirrored::Mirrored(const ModelFactory& make_model, MirroredOptions options, Proc
     COHORT_CHECK(replicas_.back() != nullptr, ValueError, "Mirrored: the model factory returned null");
   }
   for (auto& r : replicas_) {
+    // Replicas are CPU threads here; GPUs get one rank each (Ddp over an nccl group).
+    for (const auto& [name, p] : r->named_parameters()) {
+      COHORT_CHECK(p.device().is_cpu(), DeviceError, "Mirrored: parameter '", name, "' of a replica is on ",
+                   p.device().str(), ", but Mirrored runs its replicas as CPU threads. For GPUs run one rank per GPU "
+                   "(cohort-run, or threads with one nccl communicator each) and wrap the model in Ddp");
+    }
     params_.emplace_back();
     buffers_.emplace_back();
     for (auto& [name, p] : r->named_parameters()) params_.back().push_back(p);

@@ -123,5 +123,37 @@ TEST(ProcessGroup, RoutesByDeviceAndSaysWhatIsMissing) {
   EXPECT_THROW(empty.rank(), ValueError);
 }
 
+// A tensor that says it lives on cuda:0 (its bytes are host memory that must never be read: a
+// host backend handed a CUDA tensor has to refuse it from its device alone). Made without a GPU.
+Tensor fake_cuda_tensor(std::vector<float>& bytes) {
+  auto storage = std::make_shared<StorageImpl>(bytes.data(), bytes.size() * sizeof(float), Device::cuda(0),
+                                               [](void*) {});  // not ours to free
+  const Shape shape{static_cast<int64_t>(bytes.size())};
+  return Tensor(std::make_shared<TensorImpl>(storage, 0, shape, contiguous_strides(shape), DType::f32));
+}
+
+TEST(LocalBackend, RefusesCudaTensorsNamingTheNcclBackend) {
+  LocalWorld world(1);
+  auto comm = world.communicator(0);
+  std::vector<float> bytes(8, 1.0f);
+  Tensor t = fake_cuda_tensor(bytes);
+  Tensor host = zeros({8});
+  try {
+    comm->all_reduce(t);
+    FAIL() << "expected DeviceError";
+  } catch (const DeviceError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cuda:0"), std::string::npos) << what;
+    EXPECT_NE(what.find("nccl"), std::string::npos) << what;
+  }
+  EXPECT_THROW(comm->all_gather(host, t), DeviceError);
+  EXPECT_THROW(comm->reduce_scatter(t, host), DeviceError);
+  EXPECT_THROW(comm->broadcast(t), DeviceError);
+  EXPECT_EQ(comm->last_seq(), 0u);  // refused before any collective was issued
+  // The group routes a CUDA tensor to its device communicator, and says it has none.
+  ProcessGroup g = world.group(0);
+  EXPECT_THROW(g.all_reduce(t), DeviceError);
+}
+
 }  // namespace
 }  // namespace cohort::parallel

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cohort/parallel/comm/local_backend.h"
+#include "cohort/parallel/comm/mpi_backend.h"
 #include "cohort/parallel/comm/nccl_backend.h"
 #include "status_board-impl.h"
 
@@ -27,6 +28,22 @@ TEST(NcclBackend, WithoutAGpuConstructionSaysWhy) {
   }
   EXPECT_THROW(make_nccl_communicator(std::make_shared<HashStore>(), 0, 1, 0), DeviceError);
   EXPECT_EQ(bootstrap->last_seq(), 0u);  // failed before any collective, so no rank is left waiting
+}
+
+TEST(NcclBackend, AWorldOfOneNeedsNoRendezvous) {
+  if (!nccl_backend_built()) GTEST_SKIP() << "cohort was built without NCCL";
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present; nccl_gpu_test covers the backend";
+  ProcessGroupConfig c;
+  c.backend = "nccl";
+  c.rank = 0;
+  c.world_size = 1;  // no master_addr/port: the GPU machine's single-rank run
+  ASSERT_FALSE(MpiSession::active());  // no MPI job here: the nccl group is built without a host side
+  try {
+    make_process_group(c);
+    FAIL() << "expected DeviceError";
+  } catch (const DeviceError& e) {  // it got as far as looking for the GPU, not asking for a master
+    EXPECT_NE(std::string(e.what()).find("no usable GPU"), std::string::npos) << e.what();
+  }
 }
 
 TEST(StatusBoard, ReportsWhatRanksPublished) {

@@ -1,20 +1,15 @@
-// The nccl backend. Each collective is launched on the communicator's own stream after an event
-// makes that stream wait for the work already queued on the device's default stream; a second
-// event marks its end, and the Work polls that event (never blocking in CUDA), so the timeout holds:
-// when it passes, the NCCL communicator is aborted (ncclCommAbort) rather than left hanging, and
-// the report names the ranks that never arrived, as far as the store's status board knows.
+// The nccl backend: the communicator (issuing operations on its stream) and its Work. The stream
+// and event protocol, the lifetimes of buffers in flight and the watchdog that aborts a timed-out
+// communicator are in nccl_state-impl.h.
 #include <nccl.h>
 
-#include <atomic>
 #include <cstring>
-#include <mutex>
 #include <thread>
 
-#include "../arrival_report-impl.h"
-#include "../deadline-impl.h"
-#include "../status_board-impl.h"
+#include "cohort/core/cuda.h"
 #include "cohort/parallel/comm/nccl_backend.h"
 #include "nccl_check-impl.h"
+#include "nccl_state-impl.h"
 
 namespace cohort::parallel {
 namespace detail {
@@ -52,98 +47,53 @@ void require_gpu(int device) {
                " but this node has ", count, " GPU(s) (pass the local rank modulo the GPU count)");
 }
 
-// What the communicator and its works share, so a Work may outlive its communicator.
-struct NcclState {
-  int rank = 0, size = 1, device = 0;
-  std::string name;
-  ncclComm_t comm = nullptr;
-  cudaStream_t stream = nullptr;
-  cudaEvent_t ready = nullptr;
-  void* scratch = nullptr;  // one int for barrier (NCCL has none: an all-reduce of one element)
-  std::mutex mutex;
-  bool aborted = false;
-  std::string abort_reason;
-  std::atomic<uint64_t> entered{0}, completed{0}, failed{0};
-  std::unique_ptr<StatusBoard> board;
-
-  void init_resources() {
-    COHORT_CUDA_CHECK(cudaSetDevice(device));
-    COHORT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    COHORT_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-    COHORT_CUDA_CHECK(cudaMalloc(&scratch, sizeof(int)));
-  }
-
-  ~NcclState() {
-    cudaSetDevice(device);
-    if (comm && !aborted) ncclCommDestroy(comm);
-    if (ready) cudaEventDestroy(ready);
-    if (stream) cudaStreamDestroy(stream);
-    if (scratch) cudaFree(scratch);
-  }
-
-  void abort(const std::string& reason) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (aborted) return;
-    aborted = true;
-    abort_reason = reason;
-    ncclCommAbort(comm);
-  }
-
-  PeerStatus status() const {
-    PeerStatus s;
-    s.known = true;
-    const uint64_t e = entered.load();
-    s.entered = unpack_seq(e);
-    s.entered_kind = unpack_kind(e);
-    s.completed = completed.load();
-    s.failed = failed.load();
-    return s;
-  }
-
-  std::vector<PeerStatus> peers() {
-    if (!board) {
-      std::vector<PeerStatus> all(size);
-      all[rank] = status();
-      return all;
-    }
-    try {
-      board->publish(status());
-      return board->read_all();
-    } catch (const CommError&) {
-      std::vector<PeerStatus> all(size);
-      all[rank] = status();
-      return all;
-    }
-  }
-};
+cudaStream_t current_stream_of(int device) {
+  return static_cast<cudaStream_t>(::cohort::cuda::current_stream(device).handle());
+}
 
 class NcclWork : public Work {
  public:
-  NcclWork(std::shared_ptr<NcclState> st, Collective kind, uint64_t seq, Milliseconds timeout, cudaEvent_t done,
-           bool collective)
-      : Work(kind, seq), st_(std::move(st)), timeout_(timeout), op_deadline_(deadline_after(timeout)), done_(done),
-        collective_(collective) {}
-  ~NcclWork() override {
-    cudaSetDevice(st_->device);
-    cudaEventDestroy(done_);
+  NcclWork(std::shared_ptr<NcclState> st, std::shared_ptr<InFlight> op, bool host_blocking)
+      : Work(op->kind, op->seq), st_(std::move(st)), op_(std::move(op)), host_blocking_(host_blocking) {}
+
+  bool is_completed() override {
+    try {
+      return st_->poll(*op_);
+    } catch (const Error&) {
+      return true;  // failed: wait() throws at once
+    }
   }
 
-  bool is_completed() override { return finished_ || poll(); }
-
+  // The operation's own deadline is checked here too (not only by the watchdog), so a wait() after
+  // it throws the timeout report rather than queueing behind a collective that will never end.
   void wait(Milliseconds timeout) override {
+    if (host_blocking_) return synchronize(timeout);
+    st_->reap();  // earlier operations' tensors go now, on this thread
+    if (st_->poll(*op_)) return;
+    if (Clock::now() >= op_->deadline && time_out()) return;
+    CudaDeviceGuard guard(st_->device);
+    COHORT_CUDA_CHECK(cudaStreamWaitEvent(current_stream_of(st_->device), op_->done, 0));
+  }
+
+  void synchronize(Milliseconds timeout) override {
     const auto start = Clock::now();
-    const auto deadline = std::min(op_deadline_, deadline_after(timeout, start));
+    const auto deadline = std::min(op_->deadline, deadline_after(timeout, start));
     auto last_publish = start;
-    for (uint64_t it = 0; !poll(); ++it) {
+    while (!st_->poll(*op_)) {
       const auto now = Clock::now();
-      if (now >= deadline) give_up(deadline == op_deadline_, elapsed_since(start));
-      // Ranks blocked here tell the board where they are, so a peer's timeout report can say.
-      if (st_->board && now - last_publish > Milliseconds(1000)) {
-        last_publish = now;
-        try {
-          st_->board->publish(st_->status());
-        } catch (const CommError&) {
+      if (now >= deadline) {
+        if (deadline == op_->deadline) {
+          if (time_out()) return;
+          continue;
         }
+        throw TimeoutError(st_->timeout_report_for(op_->kind, op_->seq, elapsed_since(start)) +
+                               " (only this wait() gave up)",
+                           __FILE__, __LINE__);
+      }
+      // Ranks blocked here tell the board where they are, so a peer's timeout report can say.
+      if (now - last_publish > Milliseconds(1000)) {
+        last_publish = now;
+        st_->publish_status();
       }
       if (now - start > Milliseconds(1)) {
         std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -151,62 +101,26 @@ class NcclWork : public Work {
         std::this_thread::yield();
       }
     }
-    if (error_) std::rethrow_exception(error_);
+  }
+
+  // Held by the operation (which the communicator keeps until the stream has passed it), not by
+  // this Work: dropping the Work early must not free memory NCCL still reads or writes.
+  void keep_alive(std::vector<Tensor> tensors) override {
+    std::lock_guard<std::mutex> lock(st_->mutex);
+    op_->tensors = std::move(tensors);
   }
 
  private:
-  bool poll() {
-    if (finished_) return true;
-    {
-      std::lock_guard<std::mutex> lock(st_->mutex);
-      if (st_->aborted) return finish(std::make_exception_ptr(CommError(
-                 str_cat("nccl group '", st_->name, "' was aborted: ", st_->abort_reason), __FILE__, __LINE__)));
-    }
-    cudaSetDevice(st_->device);
-    const cudaError_t q = cudaEventQuery(done_);
-    if (q == cudaSuccess) {
-      if (collective_) st_->completed.store(seq());
-      return finish(nullptr);
-    }
-    if (q != cudaErrorNotReady) {
-      return finish(std::make_exception_ptr(DeviceError(
-          str_cat("nccl: ", describe(), ": cudaEventQuery failed: ", cudaGetErrorString(q)), __FILE__, __LINE__)));
-    }
-    ncclResult_t async = ncclSuccess;
-    ncclCommGetAsyncError(st_->comm, &async);
-    if (async != ncclSuccess && async != ncclInProgress) {
-      const std::string reason =
-          str_cat(describe(), " failed asynchronously: ", ncclGetErrorString(async), " (", ncclGetLastError(st_->comm), ")");
-      st_->failed.store(seq());
-      st_->abort(reason);
-      return finish(std::make_exception_ptr(CommError("nccl group '" + st_->name + "': " + reason, __FILE__, __LINE__)));
-    }
-    return false;
-  }
-
-  bool finish(std::exception_ptr error) {
-    error_ = error;
-    finished_ = true;
-    return true;
-  }
-
-  [[noreturn]] void give_up(bool op_timed_out, Milliseconds waited) {
-    std::string report = timeout_report({"nccl", st_->name, st_->rank, st_->size}, collective(), seq(),
-                                        op_timed_out ? timeout_ : waited, st_->peers());
-    if (!op_timed_out) throw TimeoutError(report + " (only this wait() gave up)", __FILE__, __LINE__);
-    st_->failed.store(seq());
-    st_->abort(report);  // ncclCommAbort: the kernels stop instead of spinning forever
-    finish(std::make_exception_ptr(TimeoutError(report, __FILE__, __LINE__)));
-    std::rethrow_exception(error_);
+  // The deadline passed: fail the communicator (unless the operation finished at the last moment,
+  // then this returns true) and throw the TimeoutError.
+  bool time_out() {
+    st_->fail(Failure::timeout, st_->timeout_report_for(op_->kind, op_->seq, op_->timeout), op_.get());
+    return st_->poll(*op_);
   }
 
   std::shared_ptr<NcclState> st_;
-  Milliseconds timeout_;
-  Clock::time_point op_deadline_;
-  cudaEvent_t done_;
-  bool collective_;
-  bool finished_ = false;
-  std::exception_ptr error_;
+  std::shared_ptr<InFlight> op_;
+  bool host_blocking_;  // barrier: the host waits, as a barrier promises
 };
 
 int nccl_version() {
@@ -223,8 +137,10 @@ class NcclCommunicator : public Communicator {
       : Communicator(rank, size, name), st_(std::make_shared<NcclState>()), store_(std::move(store)) {
     st_->rank = rank, st_->size = size, st_->device = device, st_->name = name;
     st_->init_resources();
+    CudaDeviceGuard guard(device);  // NCCL binds the communicator to the current device
     COHORT_NCCL_CHECK(ncclCommInitRank(&st_->comm, size, id, rank));
     attach_board();
+    st_->start_watchdog();
   }
 
   // Wraps a communicator ncclCommSplit made.
@@ -235,6 +151,7 @@ class NcclCommunicator : public Communicator {
     st_->comm = comm;
     st_->init_resources();
     attach_board();
+    st_->start_watchdog();
   }
 
   const char* backend() const override { return "nccl"; }
@@ -247,57 +164,63 @@ class NcclCommunicator : public Communicator {
  protected:
   WorkPtr do_all_reduce(const void* in, void* out, int64_t count, DType dtype, const AllReduceOptions& o,
                         uint64_t seq) override {
-    return enqueue(Collective::all_reduce, seq, o.timeout, true, [&] {
+    return enqueue(Collective::all_reduce, seq, o.timeout, true, false, [&] {
       COHORT_NCCL_CHECK(ncclAllReduce(in, out, static_cast<size_t>(count), nccl_type(dtype), nccl_op(dtype, o.op),
                                       st_->comm, st_->stream));
     });
   }
   WorkPtr do_broadcast(const void* in, void* out, int64_t count, DType dtype, const BroadcastOptions& o,
                        uint64_t seq) override {
-    return enqueue(Collective::broadcast, seq, o.timeout, true, [&] {
+    return enqueue(Collective::broadcast, seq, o.timeout, true, false, [&] {
       COHORT_NCCL_CHECK(
           ncclBroadcast(in, out, static_cast<size_t>(count), nccl_type(dtype), o.root, st_->comm, st_->stream));
     });
   }
   WorkPtr do_all_gather(const void* in, void* out, int64_t count, DType dtype, const AllGatherOptions& o,
                         uint64_t seq) override {
-    return enqueue(Collective::all_gather, seq, o.timeout, true, [&] {
+    return enqueue(Collective::all_gather, seq, o.timeout, true, false, [&] {
       COHORT_NCCL_CHECK(ncclAllGather(in, out, static_cast<size_t>(count), nccl_type(dtype), st_->comm, st_->stream));
     });
   }
   WorkPtr do_reduce_scatter(const void* in, void* out, int64_t count, DType dtype, const ReduceScatterOptions& o,
                             uint64_t seq) override {
-    return enqueue(Collective::reduce_scatter, seq, o.timeout, true, [&] {
+    return enqueue(Collective::reduce_scatter, seq, o.timeout, true, false, [&] {
       COHORT_NCCL_CHECK(ncclReduceScatter(in, out, static_cast<size_t>(count), nccl_type(dtype), nccl_op(dtype, o.op),
                                           st_->comm, st_->stream));
     });
   }
   WorkPtr do_barrier(const BarrierOptions& o, uint64_t seq) override {
-    return enqueue(Collective::barrier, seq, o.timeout, true, [&] {
+    return enqueue(Collective::barrier, seq, o.timeout, true, true, [&] {
       COHORT_NCCL_CHECK(ncclAllReduce(st_->scratch, st_->scratch, 1, ncclInt32, ncclSum, st_->comm, st_->stream));
     });
   }
   WorkPtr do_send(const void* in, int64_t count, DType dtype, int dst, const SendOptions& o, uint64_t seq) override {
     COHORT_CHECK(o.tag == 0, ValueError, "nccl communicator: send tags are not supported (got tag ", o.tag,
                  "); messages to one peer match in order");
-    return enqueue(Collective::send, seq, o.timeout, false, [&] {
+    return enqueue(Collective::send, seq, o.timeout, false, false, [&] {
       COHORT_NCCL_CHECK(ncclSend(in, static_cast<size_t>(count), nccl_type(dtype), dst, st_->comm, st_->stream));
     });
   }
   WorkPtr do_recv(void* out, int64_t count, DType dtype, int src, const RecvOptions& o, uint64_t seq) override {
     COHORT_CHECK(o.tag == 0, ValueError, "nccl communicator: recv tags are not supported (got tag ", o.tag,
                  "); messages from one peer match in order");
-    return enqueue(Collective::recv, seq, o.timeout, false, [&] {
+    return enqueue(Collective::recv, seq, o.timeout, false, false, [&] {
       COHORT_NCCL_CHECK(ncclRecv(out, static_cast<size_t>(count), nccl_type(dtype), src, st_->comm, st_->stream));
     });
   }
 
   std::shared_ptr<Communicator> do_split(int color, int key, const std::string& name, uint64_t seq) override {
-    check_usable();
-    st_->entered.store(pack_entered(seq, Collective::split));
-    COHORT_CUDA_CHECK(cudaSetDevice(st_->device));
+    CudaDeviceGuard guard(st_->device);
     ncclComm_t sub = nullptr;
-    COHORT_NCCL_CHECK(ncclCommSplit(st_->comm, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &sub, nullptr));
+    st_->begin_launch();
+    st_->entered.store(pack_entered(seq, Collective::split));
+    try {
+      COHORT_NCCL_CHECK(ncclCommSplit(st_->comm, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &sub, nullptr));
+    } catch (...) {
+      st_->end_launch(nullptr);
+      throw;
+    }
+    st_->end_launch(nullptr);
     st_->completed.store(seq);
     if (sub == nullptr) return nullptr;
     int sub_rank = 0, sub_size = 0;
@@ -313,25 +236,35 @@ class NcclCommunicator : public Communicator {
     }
   }
 
-  void check_usable() {
-    std::lock_guard<std::mutex> lock(st_->mutex);
-    COHORT_CHECK(!st_->aborted, CommError, "nccl group '", st_->name, "' is unusable: it was aborted after ",
-                 st_->abort_reason);
-  }
-
+  // Queues one operation: the NCCL stream waits for what the caller's current stream has queued
+  // (the kernels that wrote the input), runs the operation, and records its end event.
   template <class Launch>
-  WorkPtr enqueue(Collective kind, uint64_t seq, Milliseconds timeout, bool collective, Launch&& launch) {
-    check_usable();
-    COHORT_CUDA_CHECK(cudaSetDevice(st_->device));
-    // The collective must see what the default stream computed before it was issued.
-    COHORT_CUDA_CHECK(cudaEventRecord(st_->ready, 0));
+  WorkPtr enqueue(Collective kind, uint64_t seq, Milliseconds timeout, bool collective, bool host_blocking,
+                  Launch&& launch) {
+    st_->check_usable();
+    st_->reap();
+    CudaDeviceGuard guard(st_->device);
+    auto op = std::make_shared<InFlight>();
+    op->kind = kind;
+    op->seq = seq;
+    op->collective = collective;
+    op->timeout = timeout;
+    op->deadline = deadline_after(timeout);
+    op->device = st_->device;
+    COHORT_CUDA_CHECK(cudaEventCreateWithFlags(&op->done, cudaEventDisableTiming));
+    COHORT_CUDA_CHECK(cudaEventRecord(st_->ready, current_stream_of(st_->device)));
     COHORT_CUDA_CHECK(cudaStreamWaitEvent(st_->stream, st_->ready, 0));
+    st_->begin_launch();
     if (collective) st_->entered.store(pack_entered(seq, kind));
-    launch();
-    cudaEvent_t done = nullptr;
-    COHORT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-    COHORT_CUDA_CHECK(cudaEventRecord(done, st_->stream));
-    return std::make_shared<NcclWork>(st_, kind, seq, timeout, done, collective);
+    try {
+      launch();
+      COHORT_CUDA_CHECK(cudaEventRecord(op->done, st_->stream));
+    } catch (...) {
+      st_->end_launch(nullptr);
+      throw;
+    }
+    st_->end_launch(op);
+    return std::make_shared<NcclWork>(st_, std::move(op), host_blocking);
   }
 
   std::shared_ptr<NcclState> st_;
@@ -348,7 +281,7 @@ std::shared_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap, in
   std::memset(&id, 0, sizeof id);
   if (bootstrap.rank() == 0) COHORT_NCCL_CHECK(ncclGetUniqueId(&id));
   static_assert(sizeof id % sizeof(int32_t) == 0, "the unique id travels as int32s");
-  bootstrap.broadcast(&id, &id, sizeof id / sizeof(int32_t), DType::i32, {0, options.init_timeout})->wait();
+  bootstrap.broadcast(&id, &id, sizeof id / sizeof(int32_t), DType::i32, {0, options.init_timeout})->synchronize();
   return std::make_shared<detail::NcclCommunicator>(bootstrap.rank(), bootstrap.size(), device_index, id, options.name,
                                                     nullptr);
 }

@@ -4,7 +4,8 @@
 // the sum is the gradient of the whole batch's mean loss) and, when a process group of several
 // ranks is given, averaged across processes too. The optimizer steps replica 0 (`model()`);
 // the next step copies its parameters to the other replicas before they run, so every replica
-// computes with the same weights.
+// computes with the same weights. Replicas live on the CPU (a model factory that puts them on a GPU
+// is refused): on GPUs, data parallelism is one rank per GPU with Ddp over an nccl group.
 //
 //   Mirrored mirrored([&] { return make_model(); }, {.replicas = 2});
 //   SGD opt(mirrored.model().named_parameters(), {...});

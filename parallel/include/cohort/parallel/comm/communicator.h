@@ -11,11 +11,16 @@
 // the same collectives in the same order, from one thread; every collective gets the next sequence
 // number (#1, #2, ...), which is how a timeout names where the ranks parted ways.
 //
-// Two forms of each operation: on Tensors (contiguous, on device(), kept alive until the Work is
-// done) and on raw buffers (`count` elements of `dtype` in memory on device(); the caller keeps
-// them alive until wait() returns). Out-of-place and in-place are both allowed: in-place means
-// output == input for all_reduce/broadcast, input == output + rank*count for all_gather and
-// output == input + rank*count for reduce_scatter (the layouts NCCL uses).
+// Two forms of each operation: on Tensors (contiguous, on device(), kept alive until the operation
+// finished) and on raw buffers (`count` elements of `dtype` in memory on device(); the caller keeps
+// them alive until the operation finished: when wait() returns on host memory; on device memory
+// once the stream that wait() ordered has passed it, e.g. after synchronize()). A tensor on
+// another device is refused with a DeviceError saying which communicator takes it (the host
+// backends never read device memory, NCCL never gets host memory). On a CUDA device the operation
+// starts after the work already queued on the caller's current stream (cuda::current_stream), and
+// wait() orders that stream after it (see work.h). Out-of-place and in-place are both allowed:
+// in-place means output == input for all_reduce/broadcast, input == output + rank*count for
+// all_gather and output == input + rank*count for reduce_scatter (the layouts NCCL uses).
 #pragma once
 
 #include <cstdint>

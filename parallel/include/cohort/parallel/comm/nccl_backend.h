@@ -1,16 +1,27 @@
-// The `nccl` backend: collectives on CUDA device memory through NCCL, on the communicator's own
-// stream (which first waits for the work already queued on the device's default stream).
+// The `nccl` backend: collectives on CUDA tensors through NCCL, one GPU per rank, on the
+// communicator's own stream.
 //
 //   // the NCCL unique id comes from rank 0 through a host communicator (MPI) ...
 //   auto nccl = make_nccl_communicator(mpi_comm, /*device_index=*/local_rank);
-//   // ... or through a Store (TcpStore at MASTER_ADDR:MASTER_PORT)
+//   // ... or through a Store (TcpStore at MASTER_ADDR:MASTER_PORT; a HashStore for one process)
 //   auto nccl = make_nccl_communicator(store, rank, world_size, local_rank);
-//   nccl->all_reduce(d_in, d_out, n, DType::f32)->wait();   // raw device pointers
+//   Tensor g = grad.to(Device::cuda(local_rank));     // any CUDA tensor on that device
+//   nccl->all_reduce(g, {ReduceOp::avg})->wait();       // queued; the current stream waits for it
+//   float first = g.narrow(0, 0, 1).item<float>();      // reading on the host waits for the stream
 //
-// Tensors on the CPU are refused with a DeviceError (cohort's CUDA tensors do not exist yet, so
-// the raw-buffer API is the way in). On a timeout the NCCL communicator is aborted
-// (ncclCommAbort) instead of hanging, and the report names the ranks that never arrived, as far
-// as the store's status board knows. Without a GPU, construction throws DeviceError saying so.
+// Streams. Each operation starts on the communicator's stream once the caller's current stream
+// (cuda::current_stream of the device: where cohort's kernels run) has reached the point where
+// the operation was issued, so it sees what the kernels queued before it wrote. wait() does not
+// block the host: the current stream waits for the operation's end event. synchronize() blocks the
+// host; barrier()'s wait() does too. The tensors of an operation are held until the stream has
+// passed it, even when its Work is dropped first.
+//
+// Timeouts. A watchdog thread per communicator checks the operations in flight; when one's timeout
+// passes (or NCCL reports an asynchronous error) the NCCL communicator is aborted (ncclCommAbort)
+// instead of hanging, and the operation's wait() throws a TimeoutError whose report names the ranks
+// that never arrived, as far as the store's status board knows; everything later on the
+// communicator throws CommError. CPU tensors (and tensors on another GPU) are refused with a
+// DeviceError. Without a GPU, construction throws DeviceError saying so.
 #pragma once
 
 #include <memory>

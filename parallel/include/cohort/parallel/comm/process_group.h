@@ -60,7 +60,9 @@ class ProcessGroup {
 // rank contract (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), since nothing else may
 // read the environment.
 struct ProcessGroupConfig {
-  std::string backend = "mpi";  // "mpi" (host), "nccl" (device, plus an mpi host communicator when MPI runs)
+  // "mpi" (host), "nccl" (device, plus an mpi host communicator when MPI runs; without MPI the
+  // group has no host side, and world_size 1 with no master_addr needs no rendezvous at all)
+  std::string backend = "mpi";
   int rank = -1;                // -1: take rank and size from MPI_COMM_WORLD
   int world_size = -1;
   int local_rank = 0;           // the CUDA device index for nccl
