@@ -5,12 +5,18 @@
 // the closed form (softmax - onehot(target)) * w, with w = g / count for the mean, g for the sum,
 // g[n, d...] for no reduction, and 0 where the target is ignored. That is one pass over N*C
 // values, where composing log_softmax, gather and mean would take several.
+//
+// On a CUDA device the same steps run in cuda/softmax.cu and cuda/reduce.cu (the per-target losses
+// in double, their sum in double), and the gradient reads the upstream g on the device. The one
+// synchronisation is the target check: the targets are copied to the host to be validated (and
+// counted for the mean) before any kernel runs, so a bad target is the CPU's IndexError.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <vector>
 
+#include "../cuda/reduce-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/nn.h"
 #include "cohort/core/parallel_for.h"
@@ -20,9 +26,10 @@ namespace cohort {
 
 namespace {
 
-// The targets as i64 (N * inner values, row-major), validated against C.
+// The targets as i64 (N * inner values, row-major), validated against C. A CUDA target is copied to
+// the host for this (which waits for the work queued before it).
 std::vector<int64_t> checked_targets(const Tensor& target, int64_t C, int64_t ignore_index) {
-  const Tensor t = target.detach().to(DType::i64).contiguous();
+  const Tensor t = target.detach().to(DType::i64).to(Device::cpu()).contiguous();
   const int64_t* p = t.data_ptr<int64_t>();
   std::vector<int64_t> out(p, p + t.numel());
   for (int64_t v : out) {
@@ -96,6 +103,34 @@ Tensor cross_entropy_backward(const Tensor& g, const Tensor& logp, const std::ve
   return gx;
 }
 
+// The CUDA forward from log p (N, C, inner) on the device, and its gradient node.
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target, const Tensor& logp, int64_t inner,
+                          int64_t ignore, Reduction reduction, int64_t count) {
+  const int64_t N = logp.size(0), C = logp.size(1), M = N * inner;
+  const Tensor tgt = target.detach().to(DType::i64).contiguous().reshape({M});
+  const TensorOptions f64 = TensorOptions(DType::f64).with_device(logp.device());
+  const Tensor loss = Tensor::empty({M}, f64);  // per target, in double like the CPU's
+  detail::cuda::nll_loss(loss, logp, tgt, C, inner, ignore);
+  Tensor out;
+  if (reduction == Reduction::none) {
+    out = loss.to(logp.dtype()).reshape(target.shape());
+  } else {
+    Tensor total = Tensor::empty({}, f64);
+    detail::cuda::sum(total, loss, 1, M, 1, 1.0);
+    if (reduction == Reduction::mean) total = total / static_cast<double>(count);  // 0/0 = NaN, as on the CPU
+    out = total.to(logp.dtype());
+  }
+  const Shape logits_shape = logits.shape();
+  return record(out, "cross_entropy", {logits, target},
+                [logp, tgt, C, inner, ignore, reduction, count, logits_shape](const Tensor& g, const GradNeeds&) {
+                  Tensor gx = Tensor::empty(logp.shape(), TensorOptions(logp.dtype()).with_device(logp.device()));
+                  const double divisor = reduction == Reduction::mean ? static_cast<double>(count) : 1.0;
+                  detail::cuda::cross_entropy_backward(gx, logp, tgt, g.detach().to(DType::f64).contiguous(), C, inner,
+                                                       ignore, reduction == Reduction::none, divisor);
+                  return grads(gx.reshape(logits_shape), Tensor());
+                });
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions options) {
@@ -103,6 +138,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOpt
   COHORT_CHECK(is_floating(logits.dtype()), DTypeError, "cross_entropy: logits must be floating, got ",
                dtype_name(logits.dtype()));
   check_shapes(logits, target);
+  COHORT_CHECK(target.device() == logits.device(), DeviceError, "cross_entropy: the logits are on ",
+               logits.device().str(), " but the target is on ", target.device().str(), "; move the target with .to(",
+               logits.device().str(), ")");
   // (C) logits with a 0-dim target is one sample.
   const bool unbatched = logits.dim() == 1;
   const Tensor x = unbatched ? logits.detach().unsqueeze(0) : logits.detach();
@@ -112,6 +150,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOpt
   const int64_t ignore = options.ignore_index;
   const auto tgt = std::make_shared<const std::vector<int64_t>>(checked_targets(target, C, ignore));
   const Tensor logp = log_softmax(x, 1);  // (N, C, d...), contiguous
+  const Reduction reduction = options.reduction;
+  if (x.device().is_cuda()) {
+    int64_t count = 0;
+    for (int64_t t : *tgt) count += t != ignore;
+    return cross_entropy_cuda(logits, target, logp, inner, ignore, reduction, count);
+  }
 
   // Per-target losses in double, summed in order afterwards so the result does not depend on the
   // thread count.
@@ -130,7 +174,6 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOpt
   int64_t count = 0;
   for (int64_t t : *tgt) count += t != ignore;
 
-  const Reduction reduction = options.reduction;
   Tensor out;
   if (reduction == Reduction::none) {
     out = Tensor::empty(target.shape(), TensorOptions(x.dtype()).with_device(x.device()));

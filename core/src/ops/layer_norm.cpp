@@ -2,13 +2,14 @@
 //
 // x is viewed as R rows of M = numel(normalized_shape) values. Each row is normalised with its own
 // mean and biased variance (computed in float, or double for f64); the mean and 1/std of every
-// row are kept for the backward.
+// row are kept for the backward. A CUDA tensor runs the same computation in cuda/layer_norm.cu.
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <type_traits>
 #include <vector>
 
+#include "../cuda/reduce-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/factory.h"
 #include "cohort/core/ops/nn.h"
@@ -23,10 +24,12 @@ DType acc_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
 
 // The affine parameters in the accumulation dtype (so bf16 activations can use f32 parameters
 // without rounding them), or undefined.
-Tensor param(const Tensor& p, const Shape& normalized_shape, DType acc, const char* what) {
+Tensor param(const Tensor& p, const Shape& normalized_shape, DType acc, const Device& device, const char* what) {
   if (!p.defined()) return Tensor();
   COHORT_CHECK(is_floating(p.dtype()), DTypeError, "layer_norm: ", what, " must be floating, got ",
                dtype_name(p.dtype()));
+  COHORT_CHECK(p.device() == device, DeviceError, "layer_norm: the input is on ", device.str(), " but the ", what,
+               " is on ", p.device().str(), "; move the ", what, " with .to(", device.str(), ")");
   COHORT_CHECK(p.shape() == normalized_shape, ShapeError, "layer_norm: ", what, " of shape ", p.shape_str(),
                " does not match normalized_shape ", shape_str(normalized_shape));
   return p.detach().to(acc).contiguous();
@@ -112,27 +115,9 @@ std::vector<Tensor> layer_norm_backward(const Tensor& x, const Tensor& stats, co
   return grads(gx, gw, gb);
 }
 
-}  // namespace
-
-Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
-                  double eps) {
-  COHORT_CHECK(x_in.defined(), ValueError, "layer_norm: the input tensor is undefined");
-  const int64_t k = static_cast<int64_t>(normalized_shape.size());
-  COHORT_CHECK(k > 0, ShapeError, "layer_norm: normalized_shape must name at least one dim, got ()");
-  const Shape& xs = x_in.shape();
-  COHORT_CHECK(x_in.dim() >= k && Shape(xs.end() - k, xs.end()) == normalized_shape, ShapeError,
-               "layer_norm: normalized_shape ", shape_str(normalized_shape), " does not match the last ", k,
-               " dims of input shape ", x_in.shape_str());
-  const DType acc = acc_dtype(x_in.dtype());
-  const Tensor w = param(weight, normalized_shape, acc, "weight");
-  const Tensor b = param(bias, normalized_shape, acc, "bias");
-  const Tensor x = x_in.detach().contiguous();
-  const int64_t M = numel_of(normalized_shape), R = M > 0 ? x.numel() / M : 0;
-  Tensor out = Tensor::empty(x.shape(), TensorOptions(x.dtype()).with_device(x.device()));
-  Tensor stats = Tensor::empty({R, 2}, acc);
-  // Missing parameters become ones and zeros, so the row loop has no branches.
-  const Tensor w_or_one = w.defined() ? w : ones({M}, acc);
-  const Tensor b_or_zero = b.defined() ? b : zeros({M}, acc);  // per row: mean, 1/sqrt(var + eps)
+// The CPU forward: out and stats from x (R, M) and the parameters in the accumulation dtype.
+void layer_norm_cpu(const Tensor& out, const Tensor& stats, const Tensor& x, const Tensor& w_or_one,
+                    const Tensor& b_or_zero, int64_t R, int64_t M, double eps) {
   dispatch_floating(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     using A = acc_t<T>;
@@ -159,12 +144,62 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
       }
     });
   });
+}
+
+// The backward of a CUDA layer_norm: {gx, gw, gb} as layer_norm_backward gives them (gw and gb
+// (M) in the accumulation dtype), each undefined unless needed.
+std::vector<Tensor> layer_norm_backward_cuda(const Tensor& x, const Tensor& stats, const Tensor& w, const Tensor& g_in,
+                                             int64_t R, int64_t M, const GradNeeds& needs) {
+  const Tensor g = g_in.to(x.dtype()).contiguous();
+  const TensorOptions acc_options = TensorOptions(stats.dtype()).with_device(x.device());
+  Tensor gx = needs[0] ? Tensor::empty(x.shape(), TensorOptions(x.dtype()).with_device(x.device())) : Tensor();
+  Tensor gw = needs[1] ? Tensor::empty({M}, acc_options) : Tensor();
+  Tensor gb = needs[2] ? Tensor::empty({M}, acc_options) : Tensor();
+  if (R == 0) {  // no rows: the parameter gradients are empty sums
+    if (gw.defined()) gw.zero_();
+    if (gb.defined()) gb.zero_();
+  }
+  detail::cuda::layer_norm_backward(gx, gw, gb, x, stats, w, g, R, M);
+  return grads(gx, gw, gb);
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  COHORT_CHECK(x_in.defined(), ValueError, "layer_norm: the input tensor is undefined");
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  COHORT_CHECK(k > 0, ShapeError, "layer_norm: normalized_shape must name at least one dim, got ()");
+  const Shape& xs = x_in.shape();
+  COHORT_CHECK(x_in.dim() >= k && Shape(xs.end() - k, xs.end()) == normalized_shape, ShapeError,
+               "layer_norm: normalized_shape ", shape_str(normalized_shape), " does not match the last ", k,
+               " dims of input shape ", x_in.shape_str());
+  const DType acc = acc_dtype(x_in.dtype());
+  const Tensor w = param(weight, normalized_shape, acc, x_in.device(), "weight");
+  const Tensor b = param(bias, normalized_shape, acc, x_in.device(), "bias");
+  const Tensor x = x_in.detach().contiguous();
+  const int64_t M = numel_of(normalized_shape), R = M > 0 ? x.numel() / M : 0;
+  const TensorOptions acc_options = TensorOptions(acc).with_device(x.device());
+  Tensor out = Tensor::empty(x.shape(), TensorOptions(x.dtype()).with_device(x.device()));
+  Tensor stats = Tensor::empty({R, 2}, acc_options);  // per row: mean, 1/sqrt(var + eps)
+  // Missing parameters become ones and zeros, so the row loop has no branches.
+  const Tensor w_or_one = w.defined() ? w : ones({M}, acc_options);
+  const Tensor b_or_zero = b.defined() ? b : zeros({M}, acc_options);
+  if (x.device().is_cuda()) {
+    dispatch_floating(x.dtype(), "layer_norm", [](auto) {});  // the CPU's dtype check
+    detail::cuda::layer_norm(out, stats, x, w_or_one, b_or_zero, R, M, eps);
+  } else {
+    layer_norm_cpu(out, stats, x, w_or_one, b_or_zero, R, M, eps);
+  }
   const DType wdt = weight.defined() ? weight.dtype() : acc, bdt = bias.defined() ? bias.dtype() : acc;
   return record(out, "layer_norm", {x_in, weight, bias},
                 [x, stats, w_or_one, R, M, normalized_shape, wdt, bdt](const Tensor& g, const GradNeeds& needs) {
-                  std::vector<Tensor> r = dispatch_floating(x.dtype(), "layer_norm", [&](auto tag) {
-                    return layer_norm_backward<decltype(tag)>(x, stats, w_or_one, g, R, M, needs);
-                  });
+                  std::vector<Tensor> r = x.device().is_cuda()
+                                              ? layer_norm_backward_cuda(x, stats, w_or_one, g, R, M, needs)
+                                              : dispatch_floating(x.dtype(), "layer_norm", [&](auto tag) {
+                                                  return layer_norm_backward<decltype(tag)>(x, stats, w_or_one, g, R,
+                                                                                            M, needs);
+                                                });
                   return grads(r[0], needs[1] ? r[1].reshape(normalized_shape).to(wdt) : Tensor(),
                                needs[2] ? r[2].reshape(normalized_shape).to(bdt) : Tensor());
                 });

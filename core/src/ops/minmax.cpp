@@ -4,11 +4,14 @@
 // "First occurrence" and "NaN is the extreme" both come from one rule, beats(): a value replaces
 // the current extreme only when strictly greater (smaller), or when it is the first NaN. Scanning
 // in index order with that rule finds the first extreme, and combining per-block results in block
-// order keeps that true for the parallel full reduction, whatever the thread count.
+// order keeps that true for the parallel full reduction, whatever the thread count. On a CUDA
+// tensor cuda/reduce.cu finds the same positions (it orders (value, position) pairs by that rule,
+// so any combining order gives the first extreme), and the index of max(x) stays on the device.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
 
+#include "../cuda/reduce-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/factory.h"
 #include "cohort/core/ops/reduction.h"
@@ -97,6 +100,29 @@ int64_t arg_extreme_flat(const T* x, int64_t n) {
   return bi;
 }
 
+// d input of a reduction over every element of in_shape whose extreme sits at flat position
+// `index` (an i64 tensor of one element on g's device).
+Tensor scatter_grad_flat(const Tensor& g, const Tensor& index, const Shape& in_shape, DType dtype) {
+  const int64_t n = numel_of(in_shape);
+  Tensor gi = zeros(in_shape, TensorOptions(dtype).with_device(g.device()));
+  detail::cuda::scatter_extreme_grad(gi, g.to(dtype).contiguous(), index, 1, n, 1);
+  return gi;
+}
+
+// max(x) / min(x) of a CUDA tensor: the value and its position are computed and kept on the device
+// (no synchronisation), and the backward scatters through the position tensor.
+template <bool kMax>
+Tensor extreme_all_cuda(const Tensor& x, const Tensor& data, const Tensor& out, const char* op) {
+  Tensor index = Tensor::empty({1}, TensorOptions(DType::i64).with_device(x.device()));
+  detail::cuda::extreme(out, index, data, 1, data.numel(), 1, kMax);
+  if (!is_floating(x.dtype())) return out;
+  const Shape shape = x.shape();
+  const DType dtype = x.dtype();
+  return record(out, op, {x}, [shape, dtype, index](const Tensor& g, const GradNeeds&) {
+    return grads(scatter_grad_flat(g, index, shape, dtype));
+  });
+}
+
 template <bool kMax>
 Tensor extreme_all(const Tensor& x, const char* op) {
   COHORT_CHECK(x.defined(), ValueError, op, ": the input tensor is undefined");
@@ -104,6 +130,7 @@ Tensor extreme_all(const Tensor& x, const char* op) {
                "; an empty tensor has no ", kMax ? "maximum" : "minimum");
   const Tensor data = x.detach().contiguous();
   Tensor out = Tensor::empty({}, TensorOptions(x.dtype()).with_device(x.device()));
+  if (x.device().is_cuda()) return extreme_all_cuda<kMax>(x, data, out, op);
   int64_t index = 0;
   dispatch(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
@@ -168,12 +195,16 @@ void extreme_dim_kernel(const detail::ReducePlan& p, T* values, int64_t* indices
 
 // d input: zeros of in_shape with g placed, along `dim`, at the positions in `indices`.
 Tensor scatter_grad(const Tensor& g, const Tensor& indices, const Shape& in_shape, int64_t dim, DType dtype) {
-  Tensor gi = zeros(in_shape, dtype);
+  Tensor gi = zeros(in_shape, TensorOptions(dtype).with_device(indices.device()));
   const Tensor gc = g.to(dtype).contiguous();
   int64_t O = 1, I = 1;
   for (int64_t d = 0; d < dim; ++d) O *= in_shape[d];
   for (int64_t d = dim + 1; d < static_cast<int64_t>(in_shape.size()); ++d) I *= in_shape[d];
   const int64_t R = in_shape[dim];
+  if (gi.device().is_cuda()) {
+    detail::cuda::scatter_extreme_grad(gi, gc, indices, O, R, I);
+    return gi;
+  }
   const int64_t* ix = indices.data_ptr<int64_t>();
   dispatch_floating(dtype, "backward", [&](auto tag) {
     using T = decltype(tag);
@@ -199,7 +230,9 @@ ValuesIndices extreme_dim(const Tensor& x, int64_t dim, bool keepdim, const char
   const detail::ReducePlan p = detail::plan_reduction(x.detach(), {d}, keepdim, op);
   Tensor values = Tensor::empty(p.out_shape, TensorOptions(x.dtype()).with_device(x.device()));
   Tensor indices = Tensor::empty(p.out_shape, TensorOptions(DType::i64).with_device(x.device()));
-  if (values.numel() > 0) {
+  if (values.numel() > 0 && x.device().is_cuda()) {
+    detail::cuda::extreme(values, indices, p.data, p.outer, p.reduced, p.inner, kMax);
+  } else if (values.numel() > 0) {
     dispatch(x.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
       extreme_dim_kernel<kMax, T>(p, values.template data_ptr<T>(), indices.data_ptr<int64_t>());

@@ -3,12 +3,14 @@
 // A tensor reduced along `dim` is laid out (outer, C, inner). Every kernel here is written once as
 // a function of one contiguous row of C values; for inner > 1 the driver gathers a block of
 // columns into contiguous scratch rows, runs the row function on each, and scatters the result.
+// A CUDA tensor goes to cuda/softmax.cu with the same (outer, C, inner) layout.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "../cuda/reduce-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/nn.h"
 #include "cohort/core/parallel_for.h"
@@ -132,6 +134,10 @@ Tensor softmax_backward(const Tensor& y, const Tensor& g_in, int64_t dim) {
   Tensor gx = Tensor::empty(y.shape(), TensorOptions(y.dtype()).with_device(y.device()));
   if (y.numel() == 0) return gx;
   const RowLayout l = row_layout(y.shape(), dim);
+  if (y.device().is_cuda()) {
+    detail::cuda::softmax_backward(gx, y, g, l.outer, l.C, l.inner, kLog);
+    return gx;
+  }
   dispatch_floating(y.dtype(), kLog ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
     for_each_row<T, 2>(
@@ -152,6 +158,11 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim_in) {
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     if (x.numel() == 0) return;
+    if (x.device().is_cuda()) {
+      const RowLayout l = row_layout(x.shape(), dim);
+      detail::cuda::softmax(out, x, l.outer, l.C, l.inner, kLog);
+      return;
+    }
     for_each_row<T, 1>(row_layout(x.shape(), dim), {x.data_ptr<T>()}, out.data_ptr<T>(),
                        [](std::array<const T*, 1> r, T* o, int64_t C) { softmax_row<T, kLog>(r[0], o, C); });
   });

@@ -1,6 +1,7 @@
-// sum and mean.
+// sum and mean (on a CUDA tensor through cuda/reduce.cu, which also sums floats in double).
 #include <cmath>
 
+#include "../cuda/reduce-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/elementwise.h"
 #include "cohort/core/ops/reduction.h"
@@ -26,13 +27,9 @@ A row_sum(const T* x, int64_t n) {
   return total;
 }
 
-Tensor sum_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, double scale, const char* op) {
-  detail::ReducePlan p = detail::plan_reduction(x.detach(), dims, keepdim, op);
-  // Integers and bool sum to i64, like PyTorch.
-  const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::i64;
-  const Tensor data = p.data.to(out_dtype);
-  Tensor out = Tensor::empty(p.out_shape, TensorOptions(out_dtype).with_device(x.device()));
-  dispatch_numeric(out_dtype, op, [&](auto tag) {
+// The CPU loops: out (outer, inner) = scale * sum over R of the contiguous (outer, R, inner) data.
+void sum_cpu(const Tensor& out, const Tensor& data, const detail::ReducePlan& p, double scale, const char* op) {
+  dispatch_numeric(out.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     // Floats accumulate in double: a running float sum of a million values loses about three
     // digits, and the sums here are bound by memory bandwidth, not by the adds.
@@ -64,6 +61,19 @@ Tensor sum_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
       });
     }
   });
+}
+
+Tensor sum_impl(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, double scale, const char* op) {
+  detail::ReducePlan p = detail::plan_reduction(x.detach(), dims, keepdim, op);
+  // Integers and bool sum to i64, like PyTorch.
+  const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::i64;
+  const Tensor data = p.data.to(out_dtype);
+  Tensor out = Tensor::empty(p.out_shape, TensorOptions(out_dtype).with_device(x.device()));
+  if (out.device().is_cuda()) {
+    detail::cuda::sum(out, data, p.outer, p.reduced, p.inner, scale);
+  } else {
+    sum_cpu(out, data, p, scale, op);
+  }
   if (!is_floating(x.dtype())) return out;
   const Shape in_shape = x.shape(), keep_shape = p.keep_shape;
   return record(out, op, {x}, [in_shape, keep_shape, scale](const Tensor& g, const GradNeeds&) {
