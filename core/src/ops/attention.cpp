@@ -13,6 +13,10 @@
 // scratch matrices (a few KiB), so every product runs in one register-tiled loop (tile_gemm) with
 // no edge cases, whatever the strides and dtype of q, k and v. Tasks run in parallel.
 //
+// On CUDA tensors the same steps run as cuBLAS batched products and two row kernels
+// (cuda/attention.cu); P is kept the same way. Under an AutocastGuard (amp.h), CUDA inputs are cast
+// to the autocast dtype first.
+//
 // The output and the input gradients are laid out in the memory order of q (resp. k, v): for q a
 // (B, H, T, D) view of a (B, T, H * D) projection, the output is a (B, H, T, D) view of a dense
 // (B, T, H, D) block, so merging the heads back is a free reshape, as is the reverse in backward.
@@ -23,6 +27,8 @@
 #include <optional>
 #include <vector>
 
+#include "../amp/autocast-impl.h"
+#include "../cuda/blas-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/nn.h"
 #include "cohort/core/parallel_for.h"
@@ -298,7 +304,11 @@ Tensor run_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
   Tensor probs;
   dispatch_floating(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
     using T = decltype(tag);
-    probs = Tensor::empty({d.batch, d.L, d.S}, TensorOptions(dtype_of<acc_t<T>>()));
+    probs = Tensor::empty({d.batch, d.L, d.S}, TensorOptions(dtype_of<acc_t<T>>()).with_device(q.device()));
+    if (q.is_cuda() && d.batch * d.L * d.S > 0) {  // P also when Ev == 0, as backward reads it
+      detail::cuda::attention_forward(q, k, v, out, probs, d.causal, d.scale);
+      return;
+    }
     if (out.numel() == 0) return;
     if (d.S == 0) {  // nothing to attend to: an empty sum
       out.zero_();
@@ -317,6 +327,10 @@ void run_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor&
     dv.zero_();
     return;
   }
+  if (q.is_cuda()) {
+    detail::cuda::attention_backward(q, k, v, probs, g, dq, dk, dv, d.causal, d.scale);
+    return;
+  }
   dispatch_floating(q.dtype(), "scaled_dot_product_attention backward",
                     [&](auto tag) { backward_kernel<decltype(tag)>(d, q, k, v, probs, g, dq, dk, dv); });
 }
@@ -331,6 +345,13 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     std::optional<double> scale) {
   const char* op = "scaled_dot_product_attention";
   COHORT_CHECK(q.defined() && k.defined() && v.defined(), ValueError, op, ": q, k and v must all be defined");
+  COHORT_CHECK(q.device() == k.device() && q.device() == v.device(), DeviceError, op,
+               ": q, k and v must be on one device, got q on ", q.device().str(), ", k on ", k.device().str(),
+               ", v on ", v.device().str(), "; move them with .to(", q.device().str(), ")");
+  if (const auto dt = detail::autocast_dtype_for({q, k, v})) {
+    return scaled_dot_product_attention(detail::autocast_cast(q, *dt), detail::autocast_cast(k, *dt),
+                                        detail::autocast_cast(v, *dt), is_causal, scale);
+  }
   COHORT_CHECK(q.dim() >= 2 && q.dim() == k.dim() && q.dim() == v.dim(), ShapeError, op,
                ": expected q (..., L, E), k (..., S, E) and v (..., S, Ev) with the same number of dims (at "
                "least 2), got q ", q.shape_str(), ", k ", k.shape_str(), ", v ", v.shape_str());
@@ -375,6 +396,9 @@ Tensor self_attention(const Tensor& qkv, int64_t n_heads, bool is_causal, std::o
   const char* op = "self_attention";
   COHORT_CHECK(qkv.defined(), ValueError, op, ": the qkv tensor is undefined");
   COHORT_CHECK(n_heads > 0, ValueError, op, ": n_heads must be > 0, got ", n_heads);
+  if (const auto dt = detail::autocast_dtype_for({qkv})) {
+    return self_attention(detail::autocast_cast(qkv, *dt), n_heads, is_causal, scale);
+  }
   COHORT_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * n_heads) == 0, ShapeError, op,
                ": expected qkv (B, T, 3 * C) with C divisible by n_heads = ", n_heads,
                " (q, k and v side by side, as a Linear(C, 3 * C) makes them), got ", qkv.shape_str());

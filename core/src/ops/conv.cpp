@@ -1,10 +1,17 @@
-// conv2d and its gradient. f32 runs on oneDNN's convolution primitives when cohort is built with
-// oneDNN; f64 (and f32 without oneDNN) on im2col + gemm. bf16 and f16 are converted to f32 and the
-// result rounded back.
+// conv2d and its gradient. On the CPU, f32 runs on oneDNN's convolution primitives when cohort is
+// built with oneDNN; f64 (and f32 without oneDNN) on im2col + gemm; bf16 and f16 are converted to
+// f32 and the result rounded back. On a CUDA device every floating dtype runs on cuDNN as it is
+// (16-bit ones with f32 accumulation; in f32 where cuDNN has no algorithm for them), the bias added
+// by an elementwise kernel. Under an AutocastGuard (amp.h) CUDA inputs are cast to the autocast
+// dtype first.
 #include <type_traits>
 
+#include "../amp/autocast-impl.h"
+#include "../cuda/dnn-ops-impl.h"
+#include "../cuda/elementwise-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/nn.h"
+#include "cohort/core/ops/reduction.h"
 #include "conv-impl.h"
 
 namespace cohort {
@@ -92,10 +99,75 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& 
   return g;
 }
 
+// ---- CUDA ----
+
+// Runs a cuDNN entry point (conv_forward, ...) on `out`; where cuDNN has no algorithm for a 16-bit
+// dtype, runs it on f32 copies of the inputs and rounds the result into `out`.
+template <class F>
+void cudnn_or_f32(const Tensor& out, const Tensor& in0, const Tensor& in1, const F& f) {
+  if (f(in0, in1, out)) return;
+  const Tensor out32 = Tensor::empty(out.shape(), TensorOptions(DType::f32).with_device(out.device()));
+  f(in0.to(DType::f32), in1.to(DType::f32), out32);  // in f32 cuDNN always has one (or throws)
+  detail::cuda::copy(out, out32);
+}
+
+bool empty_problem(const ConvGeometry& g) { return g.n == 0 || g.c_in == 0 || g.c_out == 0; }
+
+Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g) {
+  namespace dc = detail::cuda;
+  const Tensor xd = x.detach().contiguous(), wd = weight.detach().contiguous();
+  const TensorOptions opts = TensorOptions(x.dtype()).with_device(x.device());
+  Tensor y = Tensor::empty({g.n, g.c_out, g.ho, g.wo}, opts);
+  if (empty_problem(g)) {
+    y.zero_();
+  } else {
+    cudnn_or_f32(y, xd, wd, [&g](const Tensor& a, const Tensor& b, const Tensor& out) {
+      return dc::conv_forward(g, a, b, out);
+    });
+  }
+  if (bias.defined() && y.numel() > 0) {  // y += bias, per channel
+    dc::binary(y, y, bias.detach().reshape({1, g.c_out, 1, 1}).expand(y.shape()), dc::BinaryOp::add);
+  }
+  return record(y, "conv2d", {x, weight, bias}, [g, xd, wd, opts](const Tensor& gy_in, const GradNeeds& needs) {
+    const Tensor gy = gy_in.to(opts.dtype).contiguous();  // (N, C_out, Ho, Wo)
+    Tensor gx, gw, gb;
+    if (needs[0]) {
+      gx = Tensor::empty(xd.shape(), opts);
+      if (empty_problem(g)) {
+        gx.zero_();
+      } else {
+        cudnn_or_f32(gx, gy, wd, [&g](const Tensor& dy, const Tensor& w, const Tensor& out) {
+          return dc::conv_backward_data(g, dy, w, out);
+        });
+      }
+    }
+    if (needs[1]) {
+      gw = Tensor::empty(wd.shape(), opts);
+      if (empty_problem(g)) {
+        gw.zero_();
+      } else {
+        cudnn_or_f32(gw, xd, gy, [&g](const Tensor& in, const Tensor& dy, const Tensor& out) {
+          return dc::conv_backward_weights(g, in, dy, out);
+        });
+      }
+    }
+    if (needs[2]) gb = sum(gy, {0, 2, 3});
+    return grads(gx, gw, gb);
+  });
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dOptions options) {
   COHORT_CHECK(x.defined() && weight.defined(), ValueError, "conv2d: the input or the weight is undefined");
+  for (const Tensor& t : {weight, bias}) {
+    COHORT_CHECK(!t.defined() || t.device() == x.device(), DeviceError, "conv2d: input is on ", x.device().str(),
+                 " but weight or bias on ", t.device().str(), "; move them with .to(", x.device().str(), ")");
+  }
+  if (const auto adt = detail::autocast_dtype_for({x, weight, bias})) {
+    return conv2d(detail::autocast_cast(x, *adt), detail::autocast_cast(weight, *adt), detail::autocast_cast(bias, *adt),
+                  options);
+  }
   const ConvGeometry g = conv_geometry(x, weight, bias, options);
   const DType dt = x.dtype();
   for (const Tensor& t : {weight, bias}) {
@@ -103,6 +175,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Conv2dO
                  " but weight or bias has ", dtype_name(t.dtype()), "; convert with .to() so they match");
   }
   dispatch_floating(dt, "conv2d", [](auto) {});
+  if (x.is_cuda()) return conv2d_cuda(x, weight, bias, g);
   if (dt == DType::bf16 || dt == DType::f16) {
     const Tensor b32 = bias.defined() ? bias.to(DType::f32) : bias;
     return conv2d(x.to(DType::f32), weight.to(DType::f32), b32, options).to(dt);

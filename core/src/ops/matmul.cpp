@@ -1,12 +1,16 @@
-// matmul, bmm and linear, with their gradients. The products themselves run through gemm()
-// (gemm-impl.h): oneDNN for f32 when available, cohort's blocked loops otherwise. bf16 and f16
-// operands are converted to f32, multiplied, and the result rounded back (so the product
-// accumulates in f32 on every backend).
+// matmul, bmm and linear, with their gradients. On the CPU the products run through gemm()
+// (gemm-impl.h): oneDNN for f32 when available, cohort's blocked loops otherwise; bf16 and f16
+// operands are converted to f32, multiplied, and the result rounded back. On a CUDA device they run
+// on cuBLAS in the operands' own dtype (cuda/blas.cpp), bf16 and f16 with f32 accumulation, so the
+// product accumulates in f32 on every backend. Under an AutocastGuard (amp.h) CUDA operands are
+// cast to the autocast dtype first.
 #include "cohort/core/ops/linalg.h"
 
 #include <array>
 #include <type_traits>
 
+#include "../amp/autocast-impl.h"
+#include "../cuda/blas-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/reduction.h"
 #include "gemm-impl.h"
@@ -15,11 +19,15 @@ namespace cohort {
 
 namespace {
 
-// Rejects integer and mixed dtypes; returns the common floating dtype.
+// Rejects integer and mixed dtypes and operands on different devices; returns the common floating
+// dtype.
 DType product_dtype(const char* op, std::initializer_list<Tensor> operands) {
-  const DType dt = operands.begin()->dtype();
+  const Tensor& first = *operands.begin();
+  const DType dt = first.dtype();
   for (const Tensor& t : operands) {
     if (!t.defined()) continue;
+    COHORT_CHECK(t.device() == first.device(), DeviceError, op, ": operands are on ", first.device().str(), " and ",
+                 t.device().str(), "; move one with .to(", first.device().str(), ") so they match");
     COHORT_CHECK(t.dtype() == dt, DTypeError, op, ": operands have dtypes ", dtype_name(dt), " and ",
                  dtype_name(t.dtype()), "; convert one with .to() so they match");
   }
@@ -27,7 +35,8 @@ DType product_dtype(const char* op, std::initializer_list<Tensor> operands) {
   return dt;
 }
 
-bool is_half(DType dt) { return dt == DType::bf16 || dt == DType::f16; }
+// bf16 and f16 operands are multiplied in f32 on the CPU; cuBLAS takes them as they are.
+bool converts_to_f32(const Tensor& t) { return !t.is_cuda() && (t.dtype() == DType::bf16 || t.dtype() == DType::f16); }
 
 // The batch dims of a (..., r, c) shape.
 Shape batch_of(const Shape& s) { return Shape(s.begin(), s.end() - 2); }
@@ -65,9 +74,23 @@ BatchLayout collapse_batch(const Shape& batch, const std::array<const Tensor*, 3
   return l;
 }
 
-// out = a @ b (+ bias) for detached f32/f64 operands of at least 2 dims with broadcastable batch
-// dims. Records nothing.
+// matmul_forward on a CUDA device: cuBLAS reads the broadcast (expanded) views as they are.
+Tensor matmul_forward_cuda(const Tensor& a, const Tensor& b, const Tensor& bias) {
+  const int64_t n = a.size(-2), k = a.size(-1), m = b.size(-1);
+  const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), "matmul");
+  Shape a_shape = batch, b_shape = batch, out_shape = batch;
+  a_shape.insert(a_shape.end(), {n, k});
+  b_shape.insert(b_shape.end(), {k, m});
+  out_shape.insert(out_shape.end(), {n, m});
+  Tensor out = Tensor::empty(out_shape, TensorOptions(a.dtype()).with_device(a.device()));
+  detail::cuda::matmul(out, a.expand(a_shape), b.expand(b_shape), bias);
+  return out;
+}
+
+// out = a @ b (+ bias) for detached operands of at least 2 dims with broadcastable batch dims:
+// f32/f64 on the CPU, any floating dtype on a CUDA device. Records nothing.
 Tensor matmul_forward(Tensor a, Tensor b, const Tensor& bias = Tensor()) {
+  if (a.is_cuda()) return matmul_forward_cuda(a, b, bias);
   a = plain_matrices(a);
   b = plain_matrices(b);
   const int64_t n = a.size(-2), k = a.size(-1), m = b.size(-1);
@@ -147,6 +170,9 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   COHORT_CHECK(a.defined() && b.defined(), ValueError, "matmul: an operand is undefined");
+  if (const auto dt = detail::autocast_dtype_for({a, b})) {
+    return matmul(detail::autocast_cast(a, *dt), detail::autocast_cast(b, *dt));
+  }
   COHORT_CHECK(a.dim() >= 1 && b.dim() >= 1, ShapeError, "matmul: operands need at least 1 dim, got shapes ",
                a.shape_str(), " and ", b.shape_str());
   const int64_t ka = a.size(-1), kb = b.dim() == 1 ? b.size(0) : b.size(-2);
@@ -161,7 +187,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     }
   }
   const DType dt = product_dtype("matmul", {a, b});
-  if (is_half(dt)) return matmul(a.to(DType::f32), b.to(DType::f32)).to(dt);
+  if (converts_to_f32(a)) return matmul(a.to(DType::f32), b.to(DType::f32)).to(dt);
   // A 1-D operand is a row (left) or column (right) vector; the added dim goes away afterwards.
   Tensor out = matmul_nd(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(1) : b);
   if (a.dim() == 1) out = out.squeeze(-2);
@@ -171,6 +197,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
   COHORT_CHECK(a.defined() && b.defined(), ValueError, "bmm: an operand is undefined");
+  if (const auto dt = detail::autocast_dtype_for({a, b})) {
+    return bmm(detail::autocast_cast(a, *dt), detail::autocast_cast(b, *dt));
+  }
   COHORT_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError,
                "bmm: expected 3-D operands (b, n, k) and (b, k, m), got shapes ", a.shape_str(), " and ",
                b.shape_str());
@@ -179,12 +208,15 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   COHORT_CHECK(a.size(2) == b.size(1), ShapeError, "bmm: shapes ", a.shape_str(), " and ", b.shape_str(),
                " cannot be multiplied: inner dims ", a.size(2), " and ", b.size(1), " differ");
   const DType dt = product_dtype("bmm", {a, b});
-  if (is_half(dt)) return bmm(a.to(DType::f32), b.to(DType::f32)).to(dt);
+  if (converts_to_f32(a)) return bmm(a.to(DType::f32), b.to(DType::f32)).to(dt);
   return matmul_nd(a, b);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   COHORT_CHECK(x.defined() && weight.defined(), ValueError, "linear: the input or the weight is undefined");
+  if (const auto dt = detail::autocast_dtype_for({x, weight, bias})) {
+    return linear(detail::autocast_cast(x, *dt), detail::autocast_cast(weight, *dt), detail::autocast_cast(bias, *dt));
+  }
   COHORT_CHECK(weight.dim() == 2, ShapeError, "linear: expected a weight of shape (out, in), got shape ",
                weight.shape_str());
   COHORT_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), ShapeError, "linear: input of shape ", x.shape_str(),
@@ -193,7 +225,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   COHORT_CHECK(!bias.defined() || bias.shape() == Shape{out_features}, ShapeError, "linear: expected a bias of shape (",
                out_features, ") for weight of shape ", weight.shape_str(), ", got shape ", bias.shape_str());
   const DType dt = product_dtype("linear", {x, weight, bias});
-  if (is_half(dt)) {
+  if (converts_to_f32(x)) {
     return linear(x.to(DType::f32), weight.to(DType::f32), bias.defined() ? bias.to(DType::f32) : bias).to(dt);
   }
   // (..., in) -> (rows, in) @ (in, out): weight^T is weight read with swapped strides, no copy,

@@ -1,8 +1,10 @@
-// max_pool2d and avg_pool2d with their gradients. Max pooling runs on direct loops; average
-// pooling on oneDNN's pooling primitives for f32 when cohort is built with oneDNN, else on direct
-// loops. bf16 and f16 are converted to f32 and the result rounded back.
+// max_pool2d and avg_pool2d with their gradients. On the CPU, max pooling runs on direct loops;
+// average pooling on oneDNN's pooling primitives for f32 when cohort is built with oneDNN, else on
+// direct loops; bf16 and f16 are converted to f32 and the result rounded back. On a CUDA device
+// both run on cohort's kernels (cuda/pool.cu) in every floating dtype, with the CPU loops' results.
 #include <type_traits>
 
+#include "../cuda/dnn-ops-impl.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/ops/nn.h"
 #include "pool-impl.h"
@@ -38,7 +40,12 @@ PoolGeometry pool_geometry(const Tensor& x, const Pool2dOptions& o, const char* 
 
 bool is_half(DType dt) { return dt == DType::bf16 || dt == DType::f16; }
 
-bool use_dnnl(DType dt, const PoolGeometry& g) { return COHORT_WITH_DNNL && dt == DType::f32 && g.n * g.c > 0; }
+bool use_dnnl(const Tensor& x, const PoolGeometry& g) {
+  return COHORT_WITH_DNNL && !x.is_cuda() && x.dtype() == DType::f32 && g.n * g.c > 0;
+}
+
+// bf16 and f16 run in f32 on the CPU; the CUDA kernels take them as they are.
+bool converts_to_f32(const Tensor& x) { return is_half(x.dtype()) && !x.is_cuda(); }
 
 // Runs f(T{}) for f32 and f64, the dtypes the kernels take.
 template <class F>
@@ -54,14 +61,24 @@ Tensor max_pool2d(const Tensor& x, Pool2dOptions options) {
   const PoolGeometry g = pool_geometry(x, options, "max_pool2d");
   const DType dt = x.dtype();
   dispatch_floating(dt, "max_pool2d", [](auto) {});
-  if (is_half(dt)) return max_pool2d(x.to(DType::f32), options).to(dt);
+  if (converts_to_f32(x)) return max_pool2d(x.to(DType::f32), options).to(dt);
 
   // Always on cohort's loops: for plain NCHW oneDNN only has a reference kernel, measured at
   // ~50 ms for (64, 32, 32, 32) against ~1.5 ms here.
   const Tensor xd = x.detach().contiguous();
   const TensorOptions opts = TensorOptions(dt).with_device(x.device());
   Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo}, opts);
-  Tensor indices = Tensor::empty({g.n, g.c, g.ho, g.wo}, DType::i64);  // where each maximum came from
+  // Where each maximum came from.
+  Tensor indices = Tensor::empty({g.n, g.c, g.ho, g.wo}, TensorOptions(DType::i64).with_device(x.device()));
+  if (x.is_cuda()) {
+    detail::cuda::max_pool_forward(g, xd, y, indices);
+    return record(y, "max_pool2d", {x}, [g, opts, indices](const Tensor& gy_in, const GradNeeds&) {
+      const Tensor gy = gy_in.to(opts.dtype).contiguous();
+      Tensor gx = Tensor::empty({g.n, g.c, g.h, g.w}, opts);
+      detail::cuda::max_pool_backward(g, gy, indices, gx);
+      return grads(gx);
+    });
+  }
   dispatch_kernel_dtype(dt, "max_pool2d", [&](auto tag) {
     using T = decltype(tag);
     detail::max_pool_forward_fallback<T>(g, xd.data_ptr<T>(), y.data_ptr<T>(), indices.data_ptr<int64_t>());
@@ -81,12 +98,21 @@ Tensor avg_pool2d(const Tensor& x, Pool2dOptions options) {
   const PoolGeometry g = pool_geometry(x, options, "avg_pool2d");
   const DType dt = x.dtype();
   dispatch_floating(dt, "avg_pool2d", [](auto) {});
-  if (is_half(dt)) return avg_pool2d(x.to(DType::f32), options).to(dt);
+  if (converts_to_f32(x)) return avg_pool2d(x.to(DType::f32), options).to(dt);
 
   const Tensor xd = x.detach().contiguous();
   const TensorOptions opts = TensorOptions(dt).with_device(x.device());
   Tensor y = Tensor::empty({g.n, g.c, g.ho, g.wo}, opts);
-  const bool on_dnnl = use_dnnl(dt, g);
+  if (x.is_cuda()) {
+    detail::cuda::avg_pool_forward(g, xd, y);
+    return record(y, "avg_pool2d", {x}, [g, opts](const Tensor& gy_in, const GradNeeds&) {
+      const Tensor gy = gy_in.to(opts.dtype).contiguous();
+      Tensor gx = Tensor::empty({g.n, g.c, g.h, g.w}, opts);
+      detail::cuda::avg_pool_backward(g, gy, gx);
+      return grads(gx);
+    });
+  }
+  const bool on_dnnl = use_dnnl(x, g);
   dispatch_kernel_dtype(dt, "avg_pool2d", [&](auto tag) {
     using T = decltype(tag);
 #if COHORT_WITH_DNNL

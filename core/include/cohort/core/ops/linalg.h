@@ -1,6 +1,9 @@
-// Matrix products: through oneDNN when built with it, cohort's own blocked loops otherwise.
-// f32 and f64 (f64 always runs on cohort's loops: oneDNN has no f64); bf16 and f16 operands are
-// multiplied in f32 and the result rounded back. Operands must share one floating dtype.
+// Matrix products. On the CPU through oneDNN when built with it, cohort's own blocked loops
+// otherwise: f32 and f64 (f64 always runs on cohort's loops: oneDNN has no f64); bf16 and f16
+// operands are multiplied in f32 and the result rounded back. On a CUDA device through cuBLAS in
+// the operands' dtype: f32 in f32 (TF32 only after cuda::set_allow_tf32(true)), f64 in f64, bf16
+// and f16 with f32 accumulation. Operands must share one floating dtype and one device. Under an
+// AutocastGuard (amp.h) CUDA operands are cast to the autocast dtype first.
 #pragma once
 
 #include "cohort/core/tensor.h"
