@@ -3,6 +3,7 @@
 //
 //   cnn --data FILE[,FILE...]   (CIFAR-10 binary batches, e.g. data_batch_1.bin)
 //   cnn                         (generates a small synthetic batch file first)
+//   cnn --device cuda --amp f16
 #include "../common/example.h"
 
 using namespace cohort;
@@ -76,13 +77,13 @@ int main(int argc, char** argv) {
     sgd.momentum = 0.9;
     SGD optimizer(model->named_parameters(), sgd);
 
-    examples::Throughput throughput(args.warmup_steps, args.profile);
+    examples::Throughput throughput(args.warmup_steps, args.profile, strategy.device());
     FitOptions fit_options;
     fit_options.max_steps = args.steps;
     fit_options.log_every = args.log_every;
     fit_options.callbacks.push_back(std::make_shared<ThroughputCallback>(throughput, strategy, args.warmup_steps));
     const LossFn loss_fn = cross_entropy_loss();
-    strategy.configure(fit_options, loss_fn);  // averaged metrics, rank 0 prints, mirrored's step
+    strategy.configure(fit_options, loss_fn);  // averaged metrics, rank 0 prints, mirrored's step, --amp
     History history = fit(*model, loss_fn, optimizer, *loader_ptr, fit_options);
 
     throughput.finish();

@@ -35,6 +35,13 @@ void add_common_flags(CLI::App& app, CommonArgs& a) {
       ->capture_default_str();
   app.add_flag("--no-overlap", a.no_overlap, "ddp: all-reduce the gradients only after backward (for measurement)");
   app.add_option("--save", a.save, "save the final parameters to this file (rank 0)");
+  app.add_option("--device", a.device, "cpu, or cuda: the GPU LOCAL_RANK % (number of GPUs)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--amp", a.amp,
+                 "mixed precision on a GPU: none; bf16 (autocast); f16 (autocast and dynamic loss scaling)")
+      ->check(CLI::IsMember({"none", "bf16", "f16"}))
+      ->capture_default_str();
 }
 
 void setup(const CommonArgs& args) {
@@ -62,7 +69,7 @@ double param_norm(const Module& model) {
   NoGradGuard no_grad;
   double total = 0;
   for (const auto& [name, p] : model.named_parameters()) {
-    const Tensor v = p.to(DType::f64);
+    const Tensor v = p.to(Device::cpu()).to(DType::f64);
     total += (v * v).sum().item();
   }
   return std::sqrt(total);
@@ -75,6 +82,7 @@ double peak_rss_mib() {
 }
 
 void Throughput::step_done(int64_t step, int64_t samples) {
+  if (step == warmup_ && device_.is_cuda()) cuda::synchronize(device_.index);  // the warm-up's work is done
   const auto now = std::chrono::steady_clock::now();
   if (step == warmup_) {
     start_ = now;
@@ -86,6 +94,10 @@ void Throughput::step_done(int64_t step, int64_t samples) {
 }
 
 void Throughput::finish() {
+  if (device_.is_cuda() && samples_ > 0) {  // stop the clock when the queued steps are done
+    cuda::synchronize(device_.index);
+    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
   if (profile_ && Profiler::enabled()) std::fprintf(stderr, "%s", Profiler::stop().table().c_str());
 }
 
@@ -97,15 +109,49 @@ void print_summary(int64_t step, double loss, double norm, const std::string& ex
   std::fflush(stdout);
 }
 
+namespace {
+
+// --device: cuda means the GPU LOCAL_RANK % (GPUs on this node), so that the ranks a launcher starts
+// on one node share its GPUs one each.
+Device resolve_device(const CommonArgs& args, const env::Environment& environment) {
+  if (args.device == "cpu") return Device::cpu();
+  COHORT_CHECK(cuda::is_available(), DeviceError, "--device cuda: there is ", cuda::unavailable_reason(),
+               ". Run on a machine with an NVIDIA GPU and its driver (with cohort built with CUDA), or use "
+               "--device cpu");
+  const int local_rank = env::get_int(environment, "LOCAL_RANK", 0).value_or(0);
+  return Device::cuda(local_rank % cuda::device_count());
+}
+
+// A copy of `state` with every tensor on the CPU, for save().
+StateDict on_cpu(const StateDict& state) {
+  StateDict out;
+  for (const auto& [name, t] : state) out[name] = t.to(Device::cpu());
+  return out;
+}
+
+}  // namespace
 
 Strategy::Strategy(const CommonArgs& args, int* argc, char*** argv) : args_(args) {
+  const env::Environment environment = env::Environment::from_process();
+  device_ = resolve_device(args, environment);
+  COHORT_CHECK(args.amp == "none" || device_.is_cuda(), ValueError, "--amp ", args.amp,
+               " needs --device cuda (autocast runs on a GPU); use --amp none on the CPU");
+  COHORT_CHECK(args.strategy != "mirrored" || device_.is_cpu(), ValueError,
+               "--strategy mirrored runs one replica per CPU thread; on a GPU use --strategy none or ddp (one "
+               "process per GPU)");
+  if (args.amp == "bf16") mixed_precision_.autocast = DType::bf16;
+  if (args.amp == "f16") {
+    scaler_ = std::make_unique<GradScaler>();
+    mixed_precision_.autocast = DType::f16;
+    mixed_precision_.grad_scaler = scaler_.get();
+  }
   if (args.strategy == "none") return;
   if (parallel::mpi_backend_built()) {
     mpi_ = std::make_unique<parallel::MpiSession>(argc, argv);
     group_ = parallel::make_mpi_world_group("world");
   } else {
     // Without MPI there is only this process; refuse a launch that started several.
-    const auto world = env::get_int(env::Environment::from_process(), "WORLD_SIZE", 1);
+    const auto world = env::get_int(environment, "WORLD_SIZE", 1);
     COHORT_CHECK(!world || *world == 1, ValueError, "--strategy ", args.strategy, ": WORLD_SIZE is ", *world,
                  " but this build has no MPI, so ranks cannot talk to each other; rebuild with MPI "
                  "(COHORT_WITH_MPI=ON) or run one process");
@@ -134,6 +180,7 @@ std::unique_ptr<DataLoader> Strategy::loader(std::shared_ptr<const Dataset> data
     const int replicas = args_.replicas > 0 ? args_.replicas : parallel::usable_cores();
     options.batch_size *= replicas;
   }
+  options.pin_memory = device_.is_cuda();
   std::shared_ptr<const Sampler> sampler;
   if (world() > 1) {
     sampler = std::make_shared<DistributedSampler>(data->size(), rank(), world(), options.shuffle, options.seed,
@@ -145,6 +192,7 @@ std::unique_ptr<DataLoader> Strategy::loader(std::shared_ptr<const Dataset> data
 std::shared_ptr<Module> Strategy::wrap(const std::function<std::shared_ptr<Module>()>& make_model) {
   if (args_.strategy == "ddp") {
     inner_ = make_model();
+    inner_->to(device_);
     parallel::DdpOptions o;
     o.bucket_bytes = static_cast<size_t>(args_.bucket_mb * 1024 * 1024);
     o.first_bucket_bytes = std::min(o.first_bucket_bytes, o.bucket_bytes);
@@ -160,6 +208,7 @@ std::shared_ptr<Module> Strategy::wrap(const std::function<std::shared_ptr<Modul
     return inner_;
   }
   inner_ = make_model();
+  inner_->to(device_);
   return inner_;
 }
 
@@ -167,15 +216,18 @@ Module& Strategy::inner() { return *inner_; }
 
 StepOutput Strategy::forward_backward(const Batch& batch, const LossFn& loss) {
   if (mirrored_) return mirrored_->forward_backward(batch, loss);
-  StepOutput out;
-  out.output = ddp_ ? ddp_->forward(batch.data) : inner_->forward(batch.data);
-  const Tensor l = loss(out.output, batch.target);
-  l.backward();
-  out.loss = l.item();
-  return out;
+  Module& model = ddp_ ? static_cast<Module&>(*ddp_) : *inner_;
+  return forward_backward_step(model, loss, batch, mixed_precision_);
+}
+
+void Strategy::optimizer_step(Optimizer& optimizer, double max_norm) {
+  Module& model = ddp_ ? static_cast<Module&>(*ddp_) : *inner_;
+  cohort::optimizer_step(optimizer, max_norm > 0 ? model.parameters() : std::vector<Tensor>{}, max_norm,
+                         mixed_precision_);
 }
 
 void Strategy::configure(FitOptions& options, const LossFn& loss) {
+  options.mixed_precision = mixed_precision_;
   options.is_main = is_main();
   if (world() > 1) options.average_metric = [this](double v) { return average(v); };
   if (mirrored_) options.forward_backward = mirrored_->step_fn(loss);
@@ -207,12 +259,19 @@ std::string Strategy::summary_json() const {
                   static_cast<long long>(ddp_->stats().buckets), args_.no_overlap ? "false" : "true", wait);
     s += buf;
   }
+  std::snprintf(buf, sizeof(buf), ", \"device\": \"%s\", \"amp\": \"%s\"", device_.str().c_str(), args_.amp.c_str());
+  s += buf;
+  if (device_.is_cuda()) {
+    std::snprintf(buf, sizeof(buf), ", \"peak_gpu_mib\": %.1f",
+                  static_cast<double>(cuda::memory_stats(device_.index).peak_allocated) / (1024.0 * 1024.0));
+    s += buf;
+  }
   return s;
 }
 
 void Strategy::save_if_asked() {
   if (args_.save.empty()) return;
-  if (is_main()) save(inner_->state_dict(), args_.save);
+  if (is_main()) save(on_cpu(inner_->state_dict()), args_.save);
   if (world() > 1) group_.barrier()->wait();
 }
 

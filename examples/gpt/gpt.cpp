@@ -1,8 +1,11 @@
-// gpt: a character-level GPT (2 blocks, d_model 128, 4 heads, context 64, vocabulary 256) trained
-// with AdamW on a text file read as tokens (a flat file of little-endian uint16).
+// gpt: a character-level GPT (2 blocks, d_model 128, 4 heads, context 64, vocabulary 256 by
+// default) trained with AdamW on a text file read as tokens (a flat file of little-endian uint16).
 //
 //   gpt --data FILE     (tokens; any byte-level text converted to uint16 works)
 //   gpt                 (generates a small synthetic text first)
+//   gpt --device cuda --amp bf16 --d-model 768 --layers 12 --heads 12 --context 512 --batch-size 16
+#include <algorithm>
+
 #include "../common/example.h"
 
 using namespace cohort;
@@ -29,18 +32,26 @@ class Gpt : public Module {
 
   // tokens (B, T) i64 -> logits (B, T, vocab)
   Tensor forward(const Tensor& tokens) override {
-    const int64_t T = tokens.size(1);
-    Tensor positions = arange(static_cast<double>(T), DType::i64);
-    Tensor x = tok->forward(tokens) + pos->forward(positions);  // (B, T, C)
+    Tensor x = tok->forward(tokens) + pos->forward(positions(tokens.size(1), tokens.device()));  // (B, T, C)
     for (auto& block : blocks) x = block->forward(x);
     return head->forward(ln_f->forward(x));
   }
 
   GptConfig config;
   std::shared_ptr<Embedding> tok, pos;
+
   std::vector<std::shared_ptr<TransformerBlock>> blocks;
   std::shared_ptr<LayerNorm> ln_f;
   std::shared_ptr<Linear> head;
+
+ private:
+  // 0, 1, ..., T-1 (T) on `device`: made once, not copied to the GPU every step.
+  const Tensor& positions(int64_t T, Device device) {
+    if (!positions_.defined() || positions_.size(0) != T || positions_.device() != device)
+      positions_ = arange(static_cast<double>(T), DType::i64).to(device);
+    return positions_;
+  }
+  Tensor positions_;
 };
 
 }  // namespace
@@ -50,18 +61,33 @@ int main(int argc, char** argv) {
   examples::CommonArgs args;
   args.batch_size = 16;
   examples::add_common_flags(app, args);
+  GptConfig config;
+  app.add_option("--d-model", config.d_model, "model width")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--layers", config.n_layers, "transformer blocks")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--heads", config.n_heads, "attention heads (must divide --d-model)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--context", config.context, "tokens per example")->check(CLI::PositiveNumber)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     examples::setup(args);
     examples::Strategy strategy(args, &argc, &argv);
+    COHORT_CHECK(config.d_model % config.n_heads == 0, ValueError, "--heads ", config.n_heads,
+                 " must divide --d-model ", config.d_model, " (e.g. --d-model 768 --heads 12)");
     Generator gen(args.seed);
-    GptConfig config;
 
     std::string file = args.data;
-    if (file.empty()) file = make_synthetic_text(examples::temp_dir("gpt"), 200000, args.seed + 1).files[0];
+    if (file.empty()) {
+      // 200,000 characters, or enough for 8 batches of a large configuration.
+      const int64_t chars = std::max<int64_t>(200000, 8 * args.batch_size * config.context * strategy.world());
+      file = make_synthetic_text(examples::temp_dir("gpt"), chars, args.seed + 1).files[0];
+    }
     auto data = std::make_shared<TokenDataset>(read_tokens(file), config.context);
     auto loader_ptr = strategy.loader(data, examples::loader_options(args));
     DataLoader& loader = *loader_ptr;
+    COHORT_CHECK(loader.batches_per_epoch() > 0, ValueError, "the data holds ", data->size(), " examples of ",
+                 config.context, " tokens, not one batch of ", args.batch_size,
+                 " per rank; use a smaller --batch-size or --context, or more data");
 
     std::shared_ptr<Module> model = strategy.wrap([&] { return std::make_shared<Gpt>(config, &gen); });
     AdamOptions adam;
@@ -70,7 +96,7 @@ int main(int argc, char** argv) {
     AdamW optimizer(model->named_parameters(), adam);
     const LossFn loss_fn = cross_entropy_loss();
 
-    examples::Throughput throughput(args.warmup_steps, args.profile);
+    examples::Throughput throughput(args.warmup_steps, args.profile, strategy.device());
     double loss_value = 0;
     int64_t epoch = 0;
     loader.start_epoch(epoch);
@@ -82,8 +108,7 @@ int main(int argc, char** argv) {
       }
       optimizer.zero_grad();
       loss_value = strategy.forward_backward(batch, loss_fn).loss;
-      clip_grad_norm(model->parameters(), 1.0);
-      optimizer.step();
+      strategy.optimizer_step(optimizer, /*max_norm=*/1.0);
       throughput.step_done(step, batch.data.numel() * strategy.world());  // tokens
       strategy.step_done(step, args.warmup_steps);
       strategy.log_step(step, loss_value);

@@ -3,6 +3,7 @@
 //
 //   mlp --data DIR      (DIR holds train-images-idx3-ubyte and train-labels-idx1-ubyte)
 //   mlp                 (generates a small synthetic set in that format first)
+//   mlp --device cuda --amp bf16
 #include "../common/example.h"
 
 using namespace cohort;
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
     sgd.momentum = 0.9;
     SGD optimizer(model->named_parameters(), sgd);
 
-    examples::Throughput throughput(args.warmup_steps, args.profile);
+    examples::Throughput throughput(args.warmup_steps, args.profile, strategy.device());
     double loss_value = 0;
     int64_t epoch = 0;
     loader.start_epoch(epoch);
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
       }
       optimizer.zero_grad();
       loss_value = strategy.forward_backward(batch, loss_fn).loss;  // logits (B, 10)
-      optimizer.step();
+      strategy.optimizer_step(optimizer);
       throughput.step_done(step, batch.data.size(0) * strategy.world());
       strategy.step_done(step, args.warmup_steps);
       strategy.log_step(step, loss_value);

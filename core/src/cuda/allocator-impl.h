@@ -14,5 +14,8 @@ void cuda_release(void* ptr);
 // Page-locked host memory (cudaHostAlloc), cached by size.
 void* pinned_allocate(size_t nbytes);
 void pinned_release(void* ptr);
+// An asynchronous copy queued on `device`'s current stream reads or writes the pinned block that
+// holds `ptr`: the block is not handed out again before that copy is done.
+void pinned_record_use(const void* ptr, int device);
 
 }  // namespace cohort::detail

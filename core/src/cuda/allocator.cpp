@@ -136,20 +136,21 @@ void cuda_release(void* ptr) {
 // ---- pinned host memory ----
 //
 // A pinned block may still be the source or target of an asynchronous copy when its tensor dies.
-// So release() records an event on the current stream (where cohort queues its copies) and a later
-// allocation that reuses the block waits for that event before handing it to a host writer.
+// Each asynchronous copy that uses a block records an event on its stream (pinned_record_use, from
+// transfer.cpp); a block taken off the free list waits for those events before a host writer gets
+// it.
 
 namespace {
 
 struct PinnedBlock {
-  void* ptr = nullptr;
-  cudaEvent_t done = nullptr;  // recorded at release
+  size_t size = 0;
+  std::vector<cudaEvent_t> uses;  // asynchronous copies that read or write the block
 };
 
 struct PinnedState {
   std::mutex mutex;
-  std::unordered_map<size_t, std::vector<PinnedBlock>> free_blocks;
-  std::unordered_map<void*, size_t> live;
+  std::unordered_map<size_t, std::vector<std::pair<char*, std::vector<cudaEvent_t>>>> free_blocks;
+  std::map<char*, PinnedBlock> live;  // ordered: a view's pointer finds its block
 };
 
 PinnedState& pinned_state() {
@@ -162,39 +163,71 @@ PinnedState& pinned_state() {
 void* pinned_allocate(size_t nbytes) {
   PinnedState& s = pinned_state();
   const size_t size = round_size(nbytes);
-  PinnedBlock block;
+  char* p = nullptr;
+  std::vector<cudaEvent_t> uses;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     auto it = s.free_blocks.find(size);
     if (it != s.free_blocks.end() && !it->second.empty()) {
-      block = it->second.back();
+      p = it->second.back().first;
+      uses = std::move(it->second.back().second);
       it->second.pop_back();
     }
   }
-  if (block.ptr == nullptr) {
-    COHORT_CUDA_CHECK(cudaHostAlloc(&block.ptr, size, cudaHostAllocPortable));
-  } else if (block.done != nullptr) {
-    COHORT_CUDA_CHECK(cudaEventSynchronize(block.done));
-    cudaEventDestroy(block.done);
+  if (p == nullptr) {
+    void* raw = nullptr;
+    COHORT_CUDA_CHECK(cudaHostAlloc(&raw, size, cudaHostAllocPortable));
+    p = static_cast<char*>(raw);
+  }
+  for (cudaEvent_t e : uses) {
+    const cudaError_t err = cudaEventSynchronize(e);
+    cudaEventDestroy(e);
+    COHORT_CUDA_CHECK(err);
   }
   std::lock_guard<std::mutex> lock(s.mutex);
-  s.live[block.ptr] = size;
-  return block.ptr;
+  s.live[p] = PinnedBlock{size, {}};
+  return p;
+}
+
+void pinned_record_use(const void* ptr, int device) {
+  PinnedState& s = pinned_state();
+  cudaEvent_t e = nullptr;
+  {
+    DeviceGuard guard(device);
+    COHORT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    COHORT_CUDA_CHECK(cudaEventRecord(e, current_cuda_stream(device)));
+  }
+  std::lock_guard<std::mutex> lock(s.mutex);
+  const char* c = static_cast<const char*>(ptr);
+  auto it = s.live.upper_bound(const_cast<char*>(c));
+  if (it != s.live.begin()) {
+    --it;
+    if (c < it->first + it->second.size) {
+      // Drop the uses that are already done, so a long-lived staging buffer keeps a short list.
+      std::vector<cudaEvent_t>& uses = it->second.uses;
+      for (size_t i = 0; i < uses.size();) {
+        if (cudaEventQuery(uses[i]) == cudaSuccess) {
+          cudaEventDestroy(uses[i]);
+          uses[i] = uses.back();
+          uses.pop_back();
+        } else {
+          ++i;
+        }
+      }
+      cudaGetLastError();  // a cudaErrorNotReady from the queries is not an error
+      uses.push_back(e);
+      return;
+    }
+  }
+  cudaEventDestroy(e);  // not a block of ours: nothing will reuse it
 }
 
 void pinned_release(void* ptr) {
   PinnedState& s = pinned_state();
-  PinnedBlock block{ptr, nullptr};
-  int device = 0;
-  if (cudaGetDevice(&device) == cudaSuccess &&
-      cudaEventCreateWithFlags(&block.done, cudaEventDisableTiming) == cudaSuccess) {
-    cudaEventRecord(block.done, current_cuda_stream(device));
-  }
-  cudaGetLastError();
   std::lock_guard<std::mutex> lock(s.mutex);
-  auto it = s.live.find(ptr);
+  auto it = s.live.find(static_cast<char*>(ptr));
   if (it == s.live.end()) return;
-  s.free_blocks[it->second].push_back(block);
+  s.free_blocks[it->second.size].emplace_back(it->first, std::move(it->second.uses));
   s.live.erase(it);
 }
 

@@ -27,7 +27,9 @@ namespace cohort::detail {
 
 [[noreturn]] void cuda_fail(cudaError_t err, const char* what, const char* file, int line);
 
-// Makes `device` the calling thread's current CUDA device for the guard's lifetime.
+// Makes `device` the calling thread's current CUDA device for the guard's lifetime; afterwards the
+// previous device is current again if cohort had chosen it (set_device or an enclosing guard),
+// otherwise `device` stays current (see runtime.cpp: no context on cuda:0 by accident).
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device);
@@ -37,6 +39,7 @@ class DeviceGuard {
 
  private:
   int previous_ = -1;
+  int saved_selected_ = -1;
 };
 
 // The current stream of `device` for the calling thread (cuda::current_stream as a cudaStream_t).

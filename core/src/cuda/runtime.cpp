@@ -66,17 +66,27 @@ std::atomic<bool> g_allow_tf32{false};
 
 }  // namespace
 
+// The device cohort last made current on this thread (-1: none yet). A guard restores the previous
+// device only if cohort had chosen it: restoring CUDA's implicit device 0 would create a context
+// (hundreds of MiB) on GPU 0 in every process of a node whose ranks use cuda:1, cuda:2, ...
+thread_local int t_selected = -1;
+
 DeviceGuard::DeviceGuard(int device) {
   int current = 0;
   COHORT_CUDA_CHECK(cudaGetDevice(&current));
   if (current != device) {
     COHORT_CUDA_CHECK(cudaSetDevice(device));
-    previous_ = current;
+    if (t_selected >= 0) previous_ = current;
   }
+  saved_selected_ = t_selected;
+  t_selected = device;
 }
 
 DeviceGuard::~DeviceGuard() {
-  if (previous_ >= 0) cudaSetDevice(previous_);
+  if (previous_ >= 0) {
+    cudaSetDevice(previous_);
+    t_selected = saved_selected_;
+  }
 }
 
 cudaStream_t current_cuda_stream(int device) { return static_cast<cudaStream_t>(cuda::current_stream(device).handle()); }
@@ -133,6 +143,19 @@ DeviceProperties device_properties(int device) {
   }
   cudaGetLastError();
   return out;
+}
+
+void set_device(int device) {
+  check_device_available(Device::cuda(device), "cuda::set_device");
+  COHORT_CUDA_CHECK(cudaSetDevice(device));
+  detail::t_selected = device;
+}
+
+int current_device() {
+  if (!is_available()) return -1;
+  int d = 0;
+  COHORT_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
 }
 
 void synchronize(int device) {

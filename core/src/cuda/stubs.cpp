@@ -27,6 +27,7 @@ void* cuda_allocate(int, size_t) { no_cuda("allocate"); }
 void cuda_release(void*) {}
 void* pinned_allocate(size_t) { no_cuda("pin_memory"); }
 void pinned_release(void*) {}
+void pinned_record_use(const void*, int) {}
 }  // namespace detail
 
 namespace cuda {
@@ -34,6 +35,8 @@ bool is_available() { return false; }
 int device_count() { return 0; }
 std::string unavailable_reason() { return "no usable GPU: this cohort was built without CUDA"; }
 DeviceProperties device_properties(int) { no_cuda("cuda::device_properties"); }
+void set_device(int) { no_cuda("cuda::set_device"); }
+int current_device() { return -1; }
 void synchronize(int) {}
 Stream Stream::create(int) { no_cuda("cuda::Stream::create"); }
 void Stream::synchronize() const {}

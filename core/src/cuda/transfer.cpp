@@ -1,6 +1,7 @@
 // Host <-> device and device <-> device copies of contiguous tensors.
 #include <cuda_runtime_api.h>
 
+#include "allocator-impl.h"
 #include "cuda-impl.h"
 #include "transfer-impl.h"
 
@@ -42,7 +43,11 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
   // Host memory is read (or written) by the copy: without pinned memory and non_blocking, the host
   // may touch it as soon as this returns, so wait.
   const bool host_pinned = from.is_cuda() ? dst.storage()->is_pinned() : src.storage()->is_pinned();
-  if (!non_blocking || !host_pinned) COHORT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (!non_blocking || !host_pinned) {
+    COHORT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  } else {
+    pinned_record_use(from.is_cuda() ? dst.raw_data() : src.raw_data(), device);
+  }
 }
 
 }  // namespace cohort::detail::cuda

@@ -10,6 +10,13 @@ namespace {
 Tensor index_tensor(const std::vector<int64_t>& indices) { return from_vector(indices); }
 }  // namespace
 
+Batch Batch::to(Device device, bool non_blocking) const {
+  Batch out;
+  out.data = data.defined() ? data.to(device, non_blocking) : data;
+  out.target = target.defined() ? target.to(device, non_blocking) : target;
+  return out;
+}
+
 TensorDataset::TensorDataset(Tensor data, Tensor targets) : data_(std::move(data)), targets_(std::move(targets)) {
   COHORT_CHECK(data_.dim() >= 1 && targets_.dim() >= 1 && data_.size(0) == targets_.size(0), ShapeError,
                "TensorDataset: data ", data_.shape_str(), " and targets ", targets_.shape_str(),

@@ -1,5 +1,7 @@
 #include "cohort/core/data/loader.h"
 
+#include "cohort/core/cuda.h"
+
 #include "cohort/core/parallel_for.h"
 #include "cohort/core/profiler.h"
 
@@ -12,6 +14,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   COHORT_CHECK(options_.batch_size > 0, ValueError, "DataLoader: batch_size must be positive, got ",
                options_.batch_size);
   COHORT_CHECK(options_.prefetch >= 0, ValueError, "DataLoader: prefetch must be >= 0, got ", options_.prefetch);
+  COHORT_CHECK(!options_.pin_memory || cuda::is_available(), DeviceError,
+               "DataLoader: pin_memory needs a GPU, but there is ", cuda::unavailable_reason(),
+               "; set pin_memory = false on machines without one");
   if (!sampler_) {
     if (options_.shuffle) {
       sampler_ = std::make_shared<RandomSampler>(dataset_->size(), options_.seed);
@@ -31,7 +36,12 @@ int64_t DataLoader::batches_per_epoch() const {
 Batch DataLoader::make_batch(int64_t b) const {
   const int64_t begin = b * options_.batch_size;
   const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
-  return dataset_->get_batch(std::vector<int64_t>(order_.begin() + begin, order_.begin() + end));
+  Batch batch = dataset_->get_batch(std::vector<int64_t>(order_.begin() + begin, order_.begin() + end));
+  if (options_.pin_memory) {
+    batch.data = batch.data.pin_memory();
+    batch.target = batch.target.pin_memory();
+  }
+  return batch;
 }
 
 void DataLoader::stop_worker() {

@@ -1,11 +1,14 @@
 // The update rules, as fused loops over a parameter's memory. They follow PyTorch's torch.optim
-// formulas exactly (tests compare one step of each against PyTorch).
+// formulas exactly (tests compare one step of each against PyTorch). Parameters on a GPU take the
+// same formulas in cuda/optim.cu, all of a group's parameters in a few launches.
 #include <cmath>
+#include <vector>
 
 #include "cohort/core/ops/elementwise.h"
 #include "cohort/core/ops/factory.h"
 #include "cohort/core/optim/optimizer.h"
 #include "cohort/core/parallel_for.h"
+#include "cuda/optim-ops-impl.h"
 
 namespace cohort {
 
@@ -17,6 +20,23 @@ Tensor& buffer(StateDict& state, const char* name, const Tensor& like, bool* fre
   *fresh = it == state.end();
   if (*fresh) it = state.emplace(name, zeros_like(like)).first;
   return it->second;
+}
+
+// buffer() for a parameter on a GPU: a buffer left on another device (state made before the
+// model moved) follows the parameter there.
+Tensor& device_buffer(StateDict& state, const char* name, const Tensor& like, bool* fresh) {
+  Tensor& b = buffer(state, name, like, fresh);
+  if (b.device() != like.device()) b = b.to(like.device());
+  return b;
+}
+
+// Adam's per-parameter update count (a CPU i64 scalar, as torch keeps it), advanced by one.
+double next_step(StateDict& state) {
+  auto count = state.find("step");
+  if (count == state.end()) count = state.emplace("step", scalar_tensor(0.0, DType::i64)).first;
+  const int64_t steps = count->second.item<int64_t>() + 1;
+  count->second.fill_(static_cast<double>(steps));
+  return static_cast<double>(steps);
 }
 }  // namespace
 
@@ -74,6 +94,19 @@ void SGD::update(const std::string&, Tensor& param, const Tensor& grad, const Pa
   });
 }
 
+void SGD::update_cuda(const ParamGroup& group, const std::vector<CudaParam>& params) {
+  std::vector<detail::cuda::SgdTensors> list;
+  list.reserve(params.size());
+  for (const CudaParam& p : params) {
+    detail::cuda::SgdTensors t;
+    t.param = p.param;
+    t.grad = p.grad;
+    if (options.momentum != 0) t.momentum_buffer = device_buffer(*p.state, "momentum_buffer", p.param, &t.fresh);
+    list.push_back(std::move(t));
+  }
+  detail::cuda::sgd_step(list, group.lr, group.weight_decay, options.momentum, options.dampening, options.nesterov);
+}
+
 Adam::Adam(NamedTensors params, AdamOptions opts, bool decoupled)
     : Optimizer(std::move(params), opts.lr, opts.weight_decay), options(opts), decoupled_(decoupled) {
   COHORT_CHECK(opts.beta1 >= 0 && opts.beta1 < 1 && opts.beta2 >= 0 && opts.beta2 < 1, ValueError,
@@ -89,11 +122,7 @@ Adam::Adam(NamedTensors params, AdamOptions opts, bool decoupled)
 // count only the updates it had.
 void Adam::update(const std::string&, Tensor& param, const Tensor& grad, const ParamGroup& group, StateDict& state) {
   const double lr = group.lr, wd = group.weight_decay, b1 = options.beta1, b2 = options.beta2, eps = options.eps;
-  auto count = state.find("step");
-  if (count == state.end()) count = state.emplace("step", scalar_tensor(0.0, DType::i64)).first;
-  const int64_t steps = count->second.item<int64_t>() + 1;
-  count->second.fill_(static_cast<double>(steps));
-  const double t = static_cast<double>(steps);
+  const double t = next_step(state);
   const double step_size = lr / (1 - std::pow(b1, t));
   const double bc2_sqrt = std::sqrt(1 - std::pow(b2, t));
   const bool decoupled = decoupled_;
@@ -130,6 +159,25 @@ void Adam::update(const std::string&, Tensor& param, const Tensor& grad, const P
       }
     });
   });
+}
+
+void Adam::update_cuda(const ParamGroup& group, const std::vector<CudaParam>& params) {
+  const double lr = group.lr, b1 = options.beta1, b2 = options.beta2;
+  std::vector<detail::cuda::AdamTensors> list;
+  list.reserve(params.size());
+  for (const CudaParam& p : params) {
+    const double t = next_step(*p.state);  // on the CPU: no wait for the device
+    bool fresh = false;
+    detail::cuda::AdamTensors a;
+    a.param = p.param;
+    a.grad = p.grad;
+    a.exp_avg = device_buffer(*p.state, "exp_avg", p.param, &fresh);
+    a.exp_avg_sq = device_buffer(*p.state, "exp_avg_sq", p.param, &fresh);
+    a.step_size = lr / (1 - std::pow(b1, t));
+    a.bias_correction2_sqrt = std::sqrt(1 - std::pow(b2, t));
+    list.push_back(std::move(a));
+  }
+  detail::cuda::adam_step(list, lr, b1, b2, options.eps, group.weight_decay, decoupled_);
 }
 
 }  // namespace cohort

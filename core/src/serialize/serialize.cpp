@@ -64,7 +64,7 @@ void save(const StateDict& state, const std::string& path) {
   put<uint32_t>(&out, kVersion);
   put<uint64_t>(&out, state.size());
   for (const auto& [name, t] : state) {
-    const Tensor c = t.detach().contiguous();
+    const Tensor c = t.detach().to(Device::cpu()).contiguous();  // a GPU tensor is saved from a host copy
     put<uint32_t>(&out, static_cast<uint32_t>(name.size()));
     out += name;
     put<uint8_t>(&out, static_cast<uint8_t>(c.dtype()));

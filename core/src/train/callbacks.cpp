@@ -8,6 +8,15 @@
 
 namespace cohort {
 
+namespace {
+// A state dict with every tensor on the CPU (the same tensors where they already are), for save().
+StateDict on_cpu(const StateDict& state) {
+  StateDict out;
+  for (const auto& [name, t] : state) out[name] = t.to(Device::cpu());
+  return out;
+}
+}  // namespace
+
 ModelCheckpoint::ModelCheckpoint(std::string dir, int64_t every_steps, int keep)
     : dir_(std::move(dir)), every_(every_steps), keep_(keep) {
   COHORT_CHECK(every_steps > 0 && keep > 0, ValueError, "ModelCheckpoint: every_steps and keep must be positive");
@@ -20,7 +29,7 @@ void ModelCheckpoint::save_now(TrainState& s) {
   std::snprintf(name, sizeof(name), "step_%08lld", static_cast<long long>(s.step));
   const std::string base = dir_ + "/" + name;
   save(s.optimizer->state_dict(), base + ".optim");
-  save(s.model->state_dict(), base + ".model");  // written last: its presence marks a whole save
+  save(on_cpu(s.model->state_dict()), base + ".model");  // written last: its presence marks a whole save
   last_ = base + ".model";
   last_step_ = s.step;
   saved_.push_back(base);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cohort/core/amp.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/nn/loss.h"
 #include "cohort/core/ops/elementwise.h"
@@ -46,6 +47,47 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
+Device model_device(const Module& model) {
+  for (const auto& [name, p] : model.named_parameters()) return p.device();
+  for (const auto& [name, b] : model.named_buffers()) return b.device();
+  return Device::cpu();
+}
+
+StepOutput forward_backward_step(Module& model, const LossFn& loss, const Batch& batch,
+                                 const MixedPrecision& mixed_precision) {
+  const Device device = model_device(model);
+  const Batch b = batch.to(device, /*non_blocking=*/true);
+  StepOutput out;
+  Tensor l;
+  {
+    std::optional<AutocastGuard> autocast;
+    if (mixed_precision.autocast) autocast.emplace(device.type, *mixed_precision.autocast);
+    out.output = model.forward(b.data);
+    // The loss in f32, as torch.autocast computes it: cohort's autocast leaves cross_entropy in its
+    // input's dtype, and an f16 loss times a GradScaler's 65536 would overflow.
+    const DType dt = out.output.dtype();
+    const bool half = dt == DType::bf16 || dt == DType::f16;
+    l = loss(mixed_precision.autocast && half ? out.output.to(DType::f32) : out.output, b.target);
+  }
+  (mixed_precision.grad_scaler != nullptr ? mixed_precision.grad_scaler->scale(l) : l).backward();
+  out.loss = l.item();
+  return out;
+}
+
+bool optimizer_step(Optimizer& optimizer, const std::vector<Tensor>& params, double max_norm,
+                    const MixedPrecision& mixed_precision) {
+  GradScaler* scaler = mixed_precision.grad_scaler;
+  if (scaler != nullptr) scaler->unscale_(optimizer);  // clip the true gradients
+  if (max_norm > 0) clip_grad_norm(params, max_norm);
+  if (scaler == nullptr) {
+    optimizer.step();
+    return true;
+  }
+  const bool stepped = scaler->step(optimizer);
+  scaler->update();
+  return stepped;
+}
+
 Metrics evaluate(Module& model, const LossFn& loss, DataLoader& loader, bool accuracy,
                  const std::function<double(double)>& average_metric) {
   const bool was_training = model.is_training();
@@ -53,8 +95,10 @@ Metrics evaluate(Module& model, const LossFn& loss, DataLoader& loader, bool acc
   NoGradGuard no_grad;
   double loss_sum = 0, correct = 0, examples = 0, positions = 0;
   loader.start_epoch(0);
-  Batch b;
-  while (loader.next(&b)) {
+  const Device device = model_device(model);
+  Batch host;
+  while (loader.next(&host)) {
+    const Batch b = host.to(device, /*non_blocking=*/true);  // `host` lives until item() below has waited
     const Tensor out = model.forward(b.data);
     const double n = static_cast<double>(b.data.size(0));
     loss_sum += loss(out, b.target).item() * n;
@@ -92,6 +136,7 @@ History fit(Module& model, const LossFn& loss, Optimizer& optimizer, DataLoader&
   if (print) bar = std::make_unique<ProgressBar>(s.total_steps, "", stdout, options.log_every);
 
   model.train();
+  const Device device = model_device(model);
   for (auto& cb : cbs) cb->on_train_begin(s);
   const auto t0 = std::chrono::steady_clock::now();
   int64_t samples = 0;
@@ -100,22 +145,19 @@ History fit(Module& model, const LossFn& loss, Optimizer& optimizer, DataLoader&
     for (auto& cb : cbs) cb->on_epoch_begin(s);
     double loss_sum = 0, correct = 0, positions = 0, seen = 0;
     s.epoch_metrics.clear();
-    Batch b;
-    for (s.batch = train.position().batch; !s.stop_training && s.step < s.total_steps && train.next(&b); ++s.batch) {
+    Batch host;
+    for (s.batch = train.position().batch; !s.stop_training && s.step < s.total_steps && train.next(&host);
+         ++s.batch) {
       for (auto& cb : cbs) cb->on_batch_begin(s);
+      // On a GPU the copy is queued (asynchronous from a pinning loader's memory); `host` stays
+      // alive until the loss is read back below, after the copy. On the CPU, b is host.
+      const Batch b = host.to(device, /*non_blocking=*/true);
       optimizer.zero_grad();
-      StepOutput step_out;
-      if (options.forward_backward) {
-        step_out = options.forward_backward(b);
-      } else {
-        step_out.output = model.forward(b.data);
-        const Tensor l = loss(step_out.output, b.target);
-        l.backward();
-        step_out.loss = l.item();
-      }
+      const StepOutput step_out = options.forward_backward
+                                      ? options.forward_backward(b)
+                                      : forward_backward_step(model, loss, b, options.mixed_precision);
       const Tensor& out = step_out.output;
-      if (options.clip_grad_norm > 0) clip_grad_norm(model.parameters(), options.clip_grad_norm);
-      optimizer.step();
+      optimizer_step(optimizer, model.parameters(), options.clip_grad_norm, options.mixed_precision);
       if (options.scheduler != nullptr) options.scheduler->step();
       ++s.step;
       s.batch_size = b.data.size(0);

@@ -13,6 +13,7 @@
 
 #include "cohort/config.h"
 #include "cohort/core/allocator.h"
+#include "cohort/core/amp.h"
 #include "cohort/core/autograd.h"
 #include "cohort/core/cuda.h"
 #include "cohort/core/device.h"
@@ -38,6 +39,7 @@
 #include "cohort/core/nn/loss.h"
 #include "cohort/core/nn/module.h"
 #include "cohort/core/nn/transformer.h"
+#include "cohort/core/optim/grad_scaler.h"
 #include "cohort/core/optim/optimizer.h"
 #include "cohort/core/optim/schedule.h"
 #include "cohort/core/serialize.h"

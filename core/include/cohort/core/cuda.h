@@ -42,6 +42,13 @@ struct DeviceProperties {
 };
 DeviceProperties device_properties(int device);
 
+// Makes `device` the calling thread's current device (torch.cuda.set_device). cohort's ops choose
+// their tensors' device themselves; this matters for the first touch: a rank that uses cuda:k
+// should call it before anything else, so no CUDA context is created on cuda:0.
+void set_device(int device);
+// The calling thread's current device (-1 without a GPU).
+int current_device();
+
 // Waits until every stream of `device` (all devices when -1) has finished its work.
 void synchronize(int device = -1);
 

@@ -17,6 +17,12 @@ namespace cohort {
 struct Batch {
   Tensor data;    // (B, ...)
   Tensor target;  // (B, ...)
+
+  // Both tensors on `device` (the same tensors when already there). With non_blocking and a batch
+  // in pinned memory (DataLoaderOptions::pin_memory), the copies to a GPU are queued and the host
+  // goes on at once (keep this batch until a later read of a result has waited for the device);
+  // otherwise it waits for them, as Tensor::to does.
+  Batch to(Device device, bool non_blocking = false) const;
 };
 
 class Dataset {

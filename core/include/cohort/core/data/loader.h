@@ -7,6 +7,9 @@
 //     Batch b;
 //     while (loader.next(&b)) { ... }
 //   }
+//
+// On a GPU, set pin_memory and move each batch with b.to(device, /*non_blocking=*/true): the
+// worker pins the next batches while the GPU trains on this one.
 #pragma once
 
 #include <condition_variable>
@@ -26,6 +29,9 @@ struct DataLoaderOptions {
   uint64_t seed = 0;
   bool drop_last = false;     // drop a final incomplete batch
   int64_t prefetch = 2;       // batches prepared ahead; 0 = prepare in next() on the caller's thread
+  // Batches in page-locked host memory, copied there by the worker, so that the training thread's
+  // batch.to(Device::cuda(i), true) is an asynchronous copy. Needs a GPU (a DeviceError otherwise).
+  bool pin_memory = false;
 };
 
 // Where a loader is: the epoch and how many batches of it were handed out.

@@ -8,17 +8,25 @@
 //
 // Each step: zero_grad, forward, loss, backward, (clip), optimizer step, (schedule). Metrics are
 // the loss and, for classification outputs, accuracy (argmax over the last dim against the target).
+//
+// On a GPU: move the model first (model->to(Device::cuda())) and make the optimizer after; fit()
+// moves every batch to the model's device (asynchronously when the loader pins its batches,
+// DataLoaderOptions::pin_memory). Mixed precision: FitOptions::mixed_precision runs the forward
+// and the loss under autocast (bf16, or f16 with a GradScaler for the backward and the step).
+// forward_backward_step() and optimizer_step() are fit()'s step, for loops written by hand.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cohort/core/data/loader.h"
 #include "cohort/core/nn/module.h"
+#include "cohort/core/optim/grad_scaler.h"
 #include "cohort/core/optim/optimizer.h"
 #include "cohort/core/optim/schedule.h"
 
@@ -39,6 +47,32 @@ struct StepOutput {
   double loss = 0;
   Tensor output;
 };
+
+// Mixed precision for a training step.
+struct MixedPrecision {
+  // bf16 or f16: the forward and the loss run under AutocastGuard(the model's device type, this)
+  // (amp.h: CUDA only), the loss on the output converted to f32; unset: in the parameters' dtype.
+  std::optional<DType> autocast;
+  // Loss scaling (f16): backward of scale(loss), unscale_ before clipping, the optimizer step
+  // skipped when a gradient overflowed, update() after. Null: none.
+  GradScaler* grad_scaler = nullptr;
+};
+
+// The device of the model's first parameter (or buffer); the CPU for a model with neither.
+Device model_device(const Module& model);
+
+// Forward, loss and backward of one batch, as fit() takes them: the batch moved to the model's
+// device (non-blocking: a pinned batch is copied while the host goes on), forward and loss under
+// autocast, backward of the (scaled) loss. Returns the loss value (unscaled; the host waits for it)
+// and the output.
+StepOutput forward_backward_step(Module& model, const LossFn& loss, const Batch& batch,
+                                 const MixedPrecision& mixed_precision = {});
+
+// The optimizer step after it: unscale_ (with a scaler), clip_grad_norm(params, max_norm) when
+// max_norm > 0, optimizer.step() (skipped by a scaler on overflow), the scaler's update(). Returns
+// whether the optimizer stepped.
+bool optimizer_step(Optimizer& optimizer, const std::vector<Tensor>& params, double max_norm,
+                    const MixedPrecision& mixed_precision = {});
 
 struct TrainState {
   Module* model = nullptr;
@@ -61,6 +95,7 @@ struct FitOptions {
   DataLoader* validation = nullptr;       // evaluated at the end of each epoch
   bool accuracy = true;                  // also track accuracy (classification outputs)
   double clip_grad_norm = 0;             // > 0: clip the global gradient norm to this
+  MixedPrecision mixed_precision;        // autocast and loss scaling (none by default)
   LRScheduler* scheduler = nullptr;      // stepped after every optimizer step
   std::vector<std::shared_ptr<Callback>> callbacks;
   // Progress: a bar on a terminal, log lines every log_every steps otherwise. verbose = false: none.
