@@ -92,6 +92,13 @@ stage_train() {
       echo "$verdict $model amp=$amp rc=$rc first loss $first final loss $last :: $(tail -1 "$log_file")"
     done
   done
+  # Data parallel over NCCL on the one GPU (a world of one rank, through the launcher).
+  local log_file="$OUT_DIR/train-mlp-ddp.log"
+  "$BUILD/launcher/cohort-run" --nproc-per-node 1 "$BUILD/examples/mlp" --device cuda --strategy ddp --steps 200 \
+    --log-every 20 > "$log_file" 2>&1
+  local rc=$?
+  echo "$([ $rc -eq 0 ] && echo PASS || echo FAIL) mlp ddp over nccl rc=$rc :: $(tail -1 "$log_file")"
+  [ $rc -eq 0 ] || ok=1
   return $ok
 }
 

@@ -134,6 +134,7 @@ StateDict on_cpu(const StateDict& state) {
 Strategy::Strategy(const CommonArgs& args, int* argc, char*** argv) : args_(args) {
   const env::Environment environment = env::Environment::from_process();
   device_ = resolve_device(args, environment);
+  if (device_.is_cuda()) cuda::set_device(device_.index);  // before anything else: no context on cuda:0
   COHORT_CHECK(args.amp == "none" || device_.is_cuda(), ValueError, "--amp ", args.amp,
                " needs --device cuda (autocast runs on a GPU); use --amp none on the CPU");
   COHORT_CHECK(args.strategy != "mirrored" || device_.is_cpu(), ValueError,
@@ -146,6 +147,23 @@ Strategy::Strategy(const CommonArgs& args, int* argc, char*** argv) : args_(args
     mixed_precision_.grad_scaler = scaler_.get();
   }
   if (args.strategy == "none") return;
+  if (device_.is_cuda()) {
+    // Gradients live on the GPU: the group's device communicator is NCCL (the NCCL id handed out by
+    // MPI when the build has it, else through the TCP store at MASTER_ADDR:MASTER_PORT).
+    parallel::ProcessGroupConfig config;
+    config.backend = "nccl";
+    config.local_rank = device_.index;
+    if (parallel::mpi_backend_built()) {
+      mpi_ = std::make_unique<parallel::MpiSession>(argc, argv);
+    } else {
+      config.rank = env::get_int(environment, "RANK", 0).value_or(0);
+      config.world_size = env::get_int(environment, "WORLD_SIZE", 1).value_or(1);
+      config.master_addr = environment.get("MASTER_ADDR").value_or("");
+      config.master_port = env::get_int(environment, "MASTER_PORT", 0).value_or(0);
+    }
+    group_ = parallel::make_process_group(config);
+    return;
+  }
   if (parallel::mpi_backend_built()) {
     mpi_ = std::make_unique<parallel::MpiSession>(argc, argv);
     group_ = parallel::make_mpi_world_group("world");
