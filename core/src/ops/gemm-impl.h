@@ -69,7 +69,7 @@ bool deep_untransposed_b(const Gemm<T>& g) {
 }
 
 inline void gemm(const Gemm<float>& g) {
-  const bool empty = g.batch == 0 || g.m == 0 || g.n == 0 || g.k == 0;
+  [[maybe_unused]] const bool empty = g.batch == 0 || g.m == 0 || g.n == 0 || g.k == 0;
 #if COHORT_WITH_BLAS && COHORT_WITH_DNNL
   if (!empty && g.bias == nullptr && deep_untransposed_b(g) && !dnnl_has_avx512() && gemm_blas(g)) return;
 #elif COHORT_WITH_BLAS
