@@ -24,12 +24,12 @@
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <mutex>
 #include <vector>
 
 #include "blas-ops-impl.h"
 #include "cublas-impl.h"
 #include "cuda-impl.h"
+#include "handle_pool-impl.h"
 #include "elementwise-ops-impl.h"
 
 namespace cohort::detail {
@@ -37,16 +37,6 @@ namespace cohort::detail {
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
-
-struct HandlePool {
-  std::mutex mutex;
-  std::vector<std::vector<cublasHandle_t>> free;  // per device
-};
-
-HandlePool& handle_pool() {
-  static HandlePool* pool = new HandlePool;  // never destroyed: threads may exit during static destruction
-  return *pool;
-}
 
 struct StreamWorkspace {
   cudaStream_t stream;
@@ -60,33 +50,10 @@ struct DeviceHandle {
   std::vector<StreamWorkspace> workspaces;
 };
 
-// The calling thread's handles; on thread exit they go back to the pool (their workspaces to the
-// allocator: the next owner re-binds stream and workspace before its first call).
-struct ThreadHandles {
-  std::vector<DeviceHandle> devices;
-  ~ThreadHandles() {
-    HandlePool& pool = handle_pool();
-    std::lock_guard<std::mutex> lock(pool.mutex);
-    for (size_t d = 0; d < devices.size(); ++d) {
-      if (devices[d].handle == nullptr) continue;
-      if (pool.free.size() <= d) pool.free.resize(d + 1);
-      pool.free[d].push_back(devices[d].handle);
-    }
-  }
-};
-
 cublasHandle_t take_or_create(int device) {
-  {
-    HandlePool& pool = handle_pool();
-    std::lock_guard<std::mutex> lock(pool.mutex);
-    if (static_cast<int>(pool.free.size()) > device && !pool.free[device].empty()) {
-      cublasHandle_t h = pool.free[device].back();
-      pool.free[device].pop_back();
-      return h;
-    }
-  }
+  cublasHandle_t h = HandlePool<cublasHandle_t>::instance().take(device);
+  if (h != nullptr) return h;
   const CublasApi& api = cublas();
-  cublasHandle_t h = nullptr;
   COHORT_CUBLAS_CHECK(api.create(&h));
   COHORT_CUBLAS_CHECK(api.set_math_mode(
       h, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
@@ -96,9 +63,10 @@ cublasHandle_t take_or_create(int device) {
 }  // namespace
 
 cublasHandle_t cublas_handle(int device, cudaStream_t stream) {
-  thread_local ThreadHandles th;
-  if (static_cast<int>(th.devices.size()) <= device) th.devices.resize(device + 1);
-  DeviceHandle& h = th.devices[device];
+  // On thread exit the handle goes back to the pool, its workspaces to the allocator: the next
+  // owner re-binds stream and workspace before its first call.
+  thread_local ThreadSlots<DeviceHandle> th;
+  DeviceHandle& h = th.at(device);
   if (h.handle == nullptr) h.handle = take_or_create(device);
   if (!h.bound || h.stream != stream) {
     const CublasApi& api = cublas();

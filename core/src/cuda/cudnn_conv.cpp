@@ -18,11 +18,11 @@
 #include <climits>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "cohort/core/cuda.h"
 #include "cuda-impl.h"
+#include "handle_pool-impl.h"
 #include "dnn-ops-impl.h"
 
 #define COHORT_CUDNN_CHECK(expr)                                                       \
@@ -55,17 +55,7 @@ namespace {
 
 constexpr size_t kMaxWorkspace = size_t{1} << 30;
 
-// ---- handles: one per device and thread, pooled across threads ----
-
-struct HandlePool {
-  std::mutex mutex;
-  std::vector<std::vector<cudnnHandle_t>> free;  // per device
-};
-
-HandlePool& handle_pool() {
-  static HandlePool* pool = new HandlePool;  // never destroyed: threads may exit during static destruction
-  return *pool;
-}
+// ---- handles: one per device and thread, pooled across threads (handle_pool-impl.h) ----
 
 struct DeviceHandle {
   cudnnHandle_t handle = nullptr;
@@ -73,33 +63,12 @@ struct DeviceHandle {
   cudaStream_t stream = nullptr;
 };
 
-struct ThreadHandles {
-  std::vector<DeviceHandle> devices;
-  ~ThreadHandles() {
-    HandlePool& pool = handle_pool();
-    std::lock_guard<std::mutex> lock(pool.mutex);
-    for (size_t d = 0; d < devices.size(); ++d) {
-      if (devices[d].handle == nullptr) continue;
-      if (pool.free.size() <= d) pool.free.resize(d + 1);
-      pool.free[d].push_back(devices[d].handle);
-    }
-  }
-};
-
 // The calling thread's handle for `device` (the current device), bound to `stream`.
 cudnnHandle_t cudnn_handle(int device, cudaStream_t stream) {
-  thread_local ThreadHandles th;
-  if (static_cast<int>(th.devices.size()) <= device) th.devices.resize(device + 1);
-  DeviceHandle& h = th.devices[device];
+  thread_local ThreadSlots<DeviceHandle> th;
+  DeviceHandle& h = th.at(device);
   if (h.handle == nullptr) {
-    {
-      HandlePool& pool = handle_pool();
-      std::lock_guard<std::mutex> lock(pool.mutex);
-      if (static_cast<int>(pool.free.size()) > device && !pool.free[device].empty()) {
-        h.handle = pool.free[device].back();
-        pool.free[device].pop_back();
-      }
-    }
+    h.handle = HandlePool<cudnnHandle_t>::instance().take(device);
     if (h.handle == nullptr) COHORT_CUDNN_CHECK(cudnnCreate(&h.handle));
     h.bound = false;
   }

@@ -11,7 +11,9 @@
 #include <limits>
 #include <type_traits>
 
+#include "../ops/int_pow-impl.h"
 #include "elementwise-ops-impl.h"
+#include "device_math-impl.cuh"
 #include "loops-impl.cuh"
 
 namespace cohort::detail::cuda {
@@ -20,40 +22,11 @@ namespace {
 
 // ---- device math on the computing type (float or double) ----
 
-__device__ __forceinline__ float d_exp(float x) { return expf(x); }
-__device__ __forceinline__ double d_exp(double x) { return ::exp(x); }
-__device__ __forceinline__ float d_log(float x) { return logf(x); }
-__device__ __forceinline__ double d_log(double x) { return ::log(x); }
-__device__ __forceinline__ float d_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double d_tanh(double x) { return ::tanh(x); }
-__device__ __forceinline__ float d_erf(float x) { return erff(x); }
-__device__ __forceinline__ double d_erf(double x) { return ::erf(x); }
-__device__ __forceinline__ float d_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double d_sqrt(double x) { return ::sqrt(x); }
-__device__ __forceinline__ float d_pow(float x, float y) { return powf(x, y); }
-__device__ __forceinline__ double d_pow(double x, double y) { return ::pow(x, y); }
 
 constexpr double kSqrt1_2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kGeluCoeff = 0.044715;
-
-// Integer power by squaring, as the CPU's int_pow (e >= 0 here; negative exponents as PyTorch).
-template <class I>
-__device__ __forceinline__ I int_pow(I base, I e) {
-  if (e < 0) {
-    if (base == 1) return 1;
-    if (base == -1) return (e & 1) ? -1 : 1;
-    return 0;
-  }
-  I r = 1;
-  while (e != 0) {
-    if (e & 1) r *= base;
-    base *= base;
-    e >>= 1;
-  }
-  return r;
-}
 
 // ---- unary ----
 

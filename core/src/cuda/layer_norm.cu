@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "block_reduce-impl.cuh"
+#include "device_math-impl.cuh"
 #include "loops-impl.cuh"
 #include "reduce-ops-impl.h"
 
@@ -24,7 +25,6 @@ namespace cohort::detail::cuda {
 
 namespace {
 
-constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kRowThreads = 256;
 constexpr int kLongRowThreads = 512;
 constexpr int64_t kShortRow = 1024;
@@ -33,25 +33,7 @@ constexpr int64_t kMaxGrid = 65536;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-inline int lanes_for(int64_t n) {
-  int l = 1;
-  while (l < n && l < kWarpSize) l *= 2;
-  return l;
-}
 
-__device__ __forceinline__ float d_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double d_sqrt(double x) { return ::sqrt(x); }
-
-template <class A>
-__device__ __forceinline__ A group_sum(A v, int lanes) {
-  for (int offset = lanes / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(kFullMask, v, offset);
-  return v;
-}
-
-template <class A>
-__device__ __forceinline__ A row_sum(A v, int lanes, A* scratch) {
-  return lanes <= kWarpSize ? group_sum(v, lanes) : block_reduce_sum(v, scratch);
-}
 
 // ---- Welford ----
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "block_reduce-impl.cuh"
+#include "device_math-impl.cuh"
 #include "loops-impl.cuh"
 #include "optim-ops-impl.h"
 
@@ -113,8 +114,6 @@ dim3 grid_of(const L& l) {
 __device__ __forceinline__ int64_t first_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ int64_t index_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
-__device__ __forceinline__ float d_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double d_sqrt(double x) { return ::sqrt(x); }
 // |x| <= the largest finite value: false for inf and NaN.
 __device__ __forceinline__ bool d_finite(float x) { return fabsf(x) <= FLT_MAX; }
 __device__ __forceinline__ bool d_finite(double x) { return fabs(x) <= DBL_MAX; }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "../tensor/philox-impl.h"
 #include "index-ops-impl.h"
 #include "loops-impl.cuh"
 
@@ -26,29 +27,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// generator.cpp's detail::philox on the device (Philox 4x32-10; key = seed, counter = (counter, 0)).
-// __umulhi and the wrapping 32-bit product are the high and low halves of the CPU's 64-bit product.
+// The CPU's Philox, from one definition (tensor/philox-impl.h).
 __device__ __forceinline__ void philox(uint64_t seed, uint64_t counter, uint32_t out[4]) {
-  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32);
-  uint32_t c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const uint32_t hi0 = __umulhi(kMul0, c0), lo0 = kMul0 * c0;
-    const uint32_t hi1 = __umulhi(kMul1, c2), lo1 = kMul1 * c2;
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
+  philox4x32_10(seed, counter, out);
 }
 
 // detail::uniform_double: exact (a 32-bit integer times a power of two).

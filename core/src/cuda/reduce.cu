@@ -36,7 +36,6 @@ namespace cohort::detail::cuda {
 
 namespace {
 
-constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kRowThreads = 256;        // rows of <= kShortRow elements: 256 / lanes rows per block
 constexpr int kLongRowThreads = 512;    // one longer row (chunk) per block
 constexpr int64_t kShortRow = 1024;
@@ -48,11 +47,6 @@ __host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Threads per row of n elements: the power of two >= n, at most a warp.
-inline int lanes_for(int64_t n) {
-  int l = 1;
-  while (l < n && l < kWarpSize) l *= 2;
-  return l;
-}
 
 int multiprocessors(int device) {
   static std::atomic<int> cache[64];

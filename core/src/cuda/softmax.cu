@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "block_reduce-impl.cuh"
+#include "device_math-impl.cuh"
 #include "loops-impl.cuh"
 #include "reduce-ops-impl.h"
 
@@ -26,7 +27,6 @@ namespace cohort::detail::cuda {
 
 namespace {
 
-constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kRowThreads = 256;      // short rows: 256 / lanes rows per block
 constexpr int kLongRowThreads = 512;  // a longer row per block
 constexpr int64_t kShortRow = 1024;
@@ -35,33 +35,11 @@ constexpr int64_t kMaxGrid = 65536;  // the kernels loop (grid-stride) beyond th
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-inline int lanes_for(int64_t n) {
-  int l = 1;
-  while (l < n && l < kWarpSize) l *= 2;
-  return l;
-}
 
-__device__ __forceinline__ float d_exp(float x) { return expf(x); }
-__device__ __forceinline__ double d_exp(double x) { return ::exp(x); }
-__device__ __forceinline__ float d_log(float x) { return logf(x); }
-__device__ __forceinline__ double d_log(double x) { return ::log(x); }
 
 template <class A>
 __device__ __forceinline__ A infinity() {
   return std::numeric_limits<A>::infinity();
-}
-
-// Sum over each aligned group of `lanes` threads (a power of two <= 32); the whole warp calls it.
-template <class A>
-__device__ __forceinline__ A group_sum(A v, int lanes) {
-  for (int offset = lanes / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(kFullMask, v, offset);
-  return v;
-}
-
-// The row sum for a row kernel: within the group, or across the block when lanes > 32.
-template <class A>
-__device__ __forceinline__ A row_sum(A v, int lanes, A* scratch) {
-  return lanes <= kWarpSize ? group_sum(v, lanes) : block_reduce_sum(v, scratch);
 }
 
 // ---- the running (max, sum of exp) ----

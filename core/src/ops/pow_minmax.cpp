@@ -5,11 +5,13 @@
 
 #include "../cuda/elementwise-ops-impl.h"
 #include "binary-impl.h"
+#include "int_pow-impl.h"
 #include "cohort/core/ops/elementwise.h"
 
 namespace cohort {
 
 using detail::BinaryOperands;
+using detail::int_pow;
 using detail::prepare_binary;
 using detail::cuda::BinaryOp;
 using detail::cuda::TernaryGradOp;
@@ -22,24 +24,6 @@ namespace {
 Tensor grad_for(const Tensor& g, const Shape& shape, DType dtype) {
   Tensor r = sum_to(g, shape);
   return r.dtype() == dtype ? r : r.to(dtype);
-}
-
-// Integer power by squaring. A negative exponent gives what 1 / base^-e truncates to, as PyTorch's
-// integer pow does: 1 for base 1, +-1 for base -1, 0 otherwise.
-template <class I>
-I int_pow(I base, I e) {
-  if (e < 0) {
-    if (base == 1) return 1;
-    if (base == -1) return (e & 1) ? -1 : 1;
-    return 0;
-  }
-  I r = 1;
-  while (e != 0) {
-    if (e & 1) r *= base;
-    base *= base;
-    e >>= 1;
-  }
-  return r;
 }
 
 // A binary op's result: out = f(a, b) over the broadcast shape, computed in acc_t of the promoted
