@@ -10,26 +10,10 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdint>
-
 namespace cohort::detail::cuda {
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
-
-// Lanes for a row of n elements in a row kernel: the smallest power of two >= n, at most a warp.
-inline int lanes_for(int64_t n) {
-  int l = 1;
-  while (l < n && l < kWarpSize) l *= 2;
-  return l;
-}
-
-// Sum over each aligned group of `lanes` threads (a power of two <= 32); the whole warp calls it.
-template <class A>
-__device__ __forceinline__ A group_sum(A v, int lanes) {
-  for (int offset = lanes / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(kFullMask, v, offset);
-  return v;
-}
 
 template <class T>
 __device__ __forceinline__ T warp_reduce_sum(T v) {
@@ -75,13 +59,6 @@ __device__ __forceinline__ T block_reduce_max(T v, T* scratch, T lowest) {
   __syncthreads();
   v = lane < warps ? scratch[lane] : lowest;
   return warp_reduce_max(v);
-}
-
-// The sum of a row for a row kernel: within its group of lanes, or across the block when the row
-// has a block to itself (lanes > 32).
-template <class A>
-__device__ __forceinline__ A row_sum(A v, int lanes, A* scratch) {
-  return lanes <= kWarpSize ? group_sum(v, lanes) : block_reduce_sum(v, scratch);
 }
 
 }  // namespace cohort::detail::cuda

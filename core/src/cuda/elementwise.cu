@@ -22,7 +22,6 @@ namespace {
 
 // ---- device math on the computing type (float or double) ----
 
-
 constexpr double kSqrt1_2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;

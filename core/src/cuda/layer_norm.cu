@@ -16,24 +16,14 @@
 #include <cmath>
 #include <cstdint>
 
-#include "block_reduce-impl.cuh"
 #include "device_math-impl.cuh"
 #include "loops-impl.cuh"
 #include "reduce-ops-impl.h"
+#include "rows-impl.cuh"
 
 namespace cohort::detail::cuda {
 
 namespace {
-
-constexpr int kRowThreads = 256;
-constexpr int kLongRowThreads = 512;
-constexpr int64_t kShortRow = 1024;
-constexpr int kColThreads = 256;
-constexpr int64_t kMaxGrid = 65536;
-
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-
 
 // ---- Welford ----
 
@@ -217,26 +207,6 @@ __global__ void sum_chunks_kernel(const A* __restrict__ part_w, const A* __restr
     gw[j] = sw;
     gb[j] = sb;
   }
-}
-
-// ---- launch geometry ----
-
-struct RowLaunch {
-  int lanes, threads;
-  unsigned blocks;
-};
-
-RowLaunch row_launch(int64_t rows, int64_t n) {
-  RowLaunch r;
-  if (n <= kShortRow) {
-    r.lanes = lanes_for(n);
-    r.threads = kRowThreads;
-  } else {
-    r.lanes = r.threads = kLongRowThreads;
-  }
-  const int64_t blocks = ceil_div(rows, r.threads / r.lanes);
-  r.blocks = static_cast<unsigned>(blocks < kMaxGrid ? blocks : kMaxGrid);
-  return r;
 }
 
 int multiprocessors(int device) {

@@ -28,25 +28,17 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "block_reduce-impl.cuh"
 #include "loops-impl.cuh"
 #include "reduce-ops-impl.h"
+#include "rows-impl.cuh"
 
 namespace cohort::detail::cuda {
 
 namespace {
 
-constexpr int kRowThreads = 256;        // rows of <= kShortRow elements: 256 / lanes rows per block
-constexpr int kLongRowThreads = 512;    // one longer row (chunk) per block
-constexpr int64_t kShortRow = 1024;
 constexpr int64_t kMinRowChunk = 8192;  // elements per block of a split row: 16 per thread at least
-constexpr int kColThreads = 256;        // bx * by of the column kernel
-constexpr int64_t kMaxGrid = 65536;     // the kernels loop (grid-stride) beyond this
 
 __host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Threads per row of n elements: the power of two >= n, at most a warp.
 
 int multiprocessors(int device) {
   static std::atomic<int> cache[64];

@@ -18,24 +18,14 @@
 #include <cstdint>
 #include <limits>
 
-#include "block_reduce-impl.cuh"
 #include "device_math-impl.cuh"
 #include "loops-impl.cuh"
 #include "reduce-ops-impl.h"
+#include "rows-impl.cuh"
 
 namespace cohort::detail::cuda {
 
 namespace {
-
-constexpr int kRowThreads = 256;      // short rows: 256 / lanes rows per block
-constexpr int kLongRowThreads = 512;  // a longer row per block
-constexpr int64_t kShortRow = 1024;
-constexpr int kColThreads = 256;
-constexpr int64_t kMaxGrid = 65536;  // the kernels loop (grid-stride) beyond this
-
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-
 
 template <class A>
 __device__ __forceinline__ A infinity() {
@@ -332,27 +322,6 @@ __global__ void __launch_bounds__(kLongRowThreads)
       out[i] = ce_grad_value<T, A>(lr[i], c == t && t != ignore, static_cast<A>(wd));
     }
   }
-}
-
-// ---- launch geometry ----
-
-struct RowLaunch {
-  int lanes, threads;
-  unsigned blocks;
-};
-
-RowLaunch row_launch(int64_t rows, int64_t n) {
-  RowLaunch r;
-  if (n <= kShortRow) {
-    r.lanes = lanes_for(n);
-    r.threads = kRowThreads;
-  } else {
-    r.lanes = r.threads = kLongRowThreads;
-  }
-  const int64_t groups = r.threads / r.lanes;
-  const int64_t blocks = ceil_div(rows, groups);
-  r.blocks = static_cast<unsigned>(blocks < kMaxGrid ? blocks : kMaxGrid);
-  return r;
 }
 
 struct ColLaunch {
