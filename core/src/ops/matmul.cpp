@@ -74,25 +74,13 @@ BatchLayout collapse_batch(const Shape& batch, const std::array<const Tensor*, 3
   return l;
 }
 
-// matmul_forward on a CUDA device: cuBLAS reads the broadcast (expanded) views as they are.
-Tensor matmul_forward_cuda(const Tensor& a, const Tensor& b, const Tensor& bias) {
-  const int64_t n = a.size(-2), k = a.size(-1), m = b.size(-1);
-  const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), "matmul");
-  Shape a_shape = batch, b_shape = batch, out_shape = batch;
-  a_shape.insert(a_shape.end(), {n, k});
-  b_shape.insert(b_shape.end(), {k, m});
-  out_shape.insert(out_shape.end(), {n, m});
-  Tensor out = Tensor::empty(out_shape, TensorOptions(a.dtype()).with_device(a.device()));
-  detail::cuda::matmul(out, a.expand(a_shape), b.expand(b_shape), bias);
-  return out;
-}
-
 // out = a @ b (+ bias) for detached operands of at least 2 dims with broadcastable batch dims:
 // f32/f64 on the CPU, any floating dtype on a CUDA device. Records nothing.
 Tensor matmul_forward(Tensor a, Tensor b, const Tensor& bias = Tensor()) {
-  if (a.is_cuda()) return matmul_forward_cuda(a, b, bias);
-  a = plain_matrices(a);
-  b = plain_matrices(b);
+  if (!a.is_cuda()) {  // cuBLAS reads the strided and broadcast (expanded) views as they are
+    a = plain_matrices(a);
+    b = plain_matrices(b);
+  }
   const int64_t n = a.size(-2), k = a.size(-1), m = b.size(-1);
   const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), "matmul");
   Shape a_shape = batch, b_shape = batch, out_shape = batch;
@@ -101,6 +89,10 @@ Tensor matmul_forward(Tensor a, Tensor b, const Tensor& bias = Tensor()) {
   out_shape.insert(out_shape.end(), {n, m});
   const Tensor ae = a.expand(a_shape), be = b.expand(b_shape);
   Tensor out = Tensor::empty(out_shape, TensorOptions(a.dtype()).with_device(a.device()));
+  if (out.is_cuda()) {
+    detail::cuda::matmul(out, ae, be, bias);
+    return out;
+  }
   const Tensor bias_c = bias.defined() ? bias.contiguous() : bias;
   BatchLayout l = collapse_batch(batch, {&ae, &be, &out});
 
