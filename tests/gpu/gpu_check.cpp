@@ -1,11 +1,22 @@
 // The device-parity harness and its runner (see gpu_check.h).
 #include "gpu_check.h"
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <exception>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace cohort::gpu_check {
 
@@ -179,36 +190,168 @@ void Context::parity(const std::string& what, const Tensors& inputs, const std::
 
 }  // namespace cohort::gpu_check
 
+namespace {
+
+using namespace cohort;
+using namespace cohort::gpu_check;
+
+// Does the CUDA context still work? After an illegal address or a trap every later call fails
+// ("sticky" errors), and in-process results after that would blame innocent cases.
+bool context_usable() {
+  try {
+    const Tensor t = cohort::full({4}, 3.0, TensorOptions(DType::f32).with_device(Device::cuda(0)));
+    return (t + t).sum().item() == 24.0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Runs one case in this process; its asynchronous errors surface in the synchronize inside the try,
+// so they are reported against the case that caused them.
+void run_case(const Case& c, uint64_t seed, int& failures, int& checks) {
+  Context ctx(c.family + "." + c.name, seed);
+  try {
+    c.fn(ctx);
+    cuda::synchronize();
+  } catch (const std::exception& e) {
+    ctx.expect_true("(case)", false, std::string("threw: ") + e.what());
+  }
+  failures += ctx.failures();
+  checks += ctx.checks();
+}
+
+// Runs one case in a fresh process (this program with --exact NAME --child), so that a crash, a
+// hang or a broken context stays with that case. Returns the child's exit status, or 124 when it
+// was killed after `timeout_s` seconds, or 128 + signal.
+int run_isolated(const std::string& self, const std::string& name, double timeout_s) {
+  std::fflush(stdout);
+  std::vector<std::string> args = {self, "--exact", name, "--child"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return 127;
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout_s) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return 124;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+constexpr const char* kUsage =
+    "usage: cohort_gpu_checks [--list] [--isolate] [--case-timeout S] [--exact NAME | FILTER]\n"
+    "  Runs every device-parity case (or those whose family.name contains FILTER, or exactly NAME)\n"
+    "  on the CPU and on cuda:0 and compares them; exit 0 all passed, 1 a comparison failed,\n"
+    "  2 the CUDA context broke (rerun with --isolate), 77 no usable GPU.\n"
+    "  --list          print the case names and exit (needs no GPU)\n"
+    "  --isolate       run each case in its own process (a crash or a broken context stays with\n"
+    "                  its case); the names of the failed cases end the output\n"
+    "  --case-timeout  seconds before an isolated case is killed (default 120)\n";
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace cohort;
-  using namespace cohort::gpu_check;
+  // Line-buffered even into a pipe: a case that crashes the process must not take the lines before it.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  bool list = false, isolate = false, child = false;
+  double case_timeout = 120;
+  std::string filter, exact;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--list") {
+      list = true;
+    } else if (a == "--isolate") {
+      isolate = true;
+    } else if (a == "--child") {
+      child = true;
+    } else if ((a == "--exact" || a == "--case-timeout") && i + 1 < argc) {
+      if (a == "--exact") exact = argv[++i];
+      else case_timeout = std::atof(argv[++i]);
+    } else if (a == "-h" || a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else if (!a.empty() && a[0] != '-' && filter.empty()) {
+      filter = a;
+    } else {
+      std::fprintf(stderr, "cohort_gpu_checks: unexpected argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  std::vector<const Case*> selected;
+  for (const auto& c : registry()) {
+    const std::string full = c.family + "." + c.name;
+    if (!exact.empty() ? full == exact : full.find(filter) != std::string::npos) selected.push_back(&c);
+  }
+  if (list) {
+    for (const Case* c : selected) std::printf("%s.%s\n", c->family.c_str(), c->name.c_str());
+    return 0;
+  }
+  if (selected.empty()) {
+    std::fprintf(stderr, "cohort_gpu_checks: no case matches '%s' (--list shows them)\n",
+                 exact.empty() ? filter.c_str() : exact.c_str());
+    return 2;
+  }
   if (!cuda::is_available()) {
     std::printf("cohort_gpu_checks: skipped: %s\n", cuda::unavailable_reason().c_str());
     return 77;
   }
-  const char* filter = argc > 1 ? argv[1] : "";
+  // A case's seed is its position in the whole registry, so a case draws the same inputs whether
+  // it runs alone, isolated or with the others.
+  auto seed_of = [](const Case* c) { return static_cast<uint64_t>(c - registry().data()) + 1; };
+  if (child) {
+    int failures = 0, checks = 0;
+    run_case(*selected.front(), seed_of(selected.front()), failures, checks);
+    return failures == 0 ? 0 : 1;
+  }
   const cuda::DeviceProperties props = cuda::device_properties(0);
   const std::time_t now = std::time(nullptr);
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  std::printf("# cohort_gpu_checks on %s (compute capability %d.%d, %d SMs, %.0f GiB), %s\n", props.name.c_str(),
-              props.major, props.minor, props.multiprocessors, props.total_memory / 1073741824.0, date);
-  int failures = 0, checks = 0, cases = 0;
-  uint64_t seed = 1;
-  for (const auto& c : registry()) {
-    const std::string full = c.family + "." + c.name;
-    if (*filter != '\0' && full.find(filter) == std::string::npos) continue;
-    Context ctx(full, seed++);
-    try {
-      c.fn(ctx);
-    } catch (const std::exception& e) {
-      ctx.expect_true("(case)", false, std::string("threw: ") + e.what());
+  std::printf("# cohort_gpu_checks on %s (compute capability %d.%d, %d SMs, %.0f GiB), %s%s\n", props.name.c_str(),
+              props.major, props.minor, props.multiprocessors, props.total_memory / 1073741824.0, date,
+              isolate ? ", one process per case" : "");
+  if (isolate) {
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    std::vector<std::string> failed;
+    for (const Case* c : selected) {
+      const std::string full = c->family + "." + c->name;
+      const int rc = run_isolated(self, full, case_timeout);
+      if (rc == 0) continue;
+      failed.push_back(full);
+      if (rc != 1) {
+        std::printf("FAIL %-28s %-44s exit %d%s\n", full.c_str(), "(process)", rc,
+                    rc == 124 ? " (killed: over --case-timeout)" : rc > 128 ? " (killed by a signal)" : "");
+      }
     }
-    failures += ctx.failures();
-    checks += ctx.checks();
-    ++cases;
+    std::printf("# %zu cases in their own processes, %zu failed, on %s, %s\n", selected.size(), failed.size(),
+                props.name.c_str(), date);
+    if (!failed.empty()) {
+      std::printf("# failed cases:");
+      for (const auto& f : failed) std::printf(" %s", f.c_str());
+      std::printf("\n");
+    }
+    return failed.empty() ? 0 : 1;
   }
-  cuda::synchronize();
+  int failures = 0, checks = 0, cases = 0;
+  for (const Case* c : selected) {
+    run_case(*c, seed_of(c), failures, checks);
+    ++cases;
+    if (!context_usable()) {
+      std::printf("# the CUDA context is unusable after %s.%s: later results would be meaningless; rerun with "
+                  "--isolate\n",
+                  c->family.c_str(), c->name.c_str());
+      return 2;
+    }
+  }
   std::printf("# %d cases, %d comparisons, %d failed, on %s, %s\n", cases, checks, failures, props.name.c_str(), date);
   return failures == 0 ? 0 : 1;
 }

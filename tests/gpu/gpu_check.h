@@ -11,7 +11,11 @@
 // The program (cohort_gpu_checks) runs every case, prints one line per comparison (case, what,
 // dtype, max |cpu - gpu|, the bound, PASS/FAIL), then a summary with the device's name and the
 // date, and exits 1 if anything failed, 77 (ctest: skipped) when there is no GPU. It needs no test
-// framework, so it builds on a GPU machine that has only the CUDA toolkit and a compiler.
+// framework, so it builds on a GPU machine that has only the CUDA toolkit and a compiler. Each case
+// ends with a device synchronisation, so an asynchronous error is reported against the case that
+// caused it; if the CUDA context is broken after a case (an illegal address is "sticky"), the run
+// stops with exit 2. `--isolate` runs each case in its own process instead (a crash, a hang or a
+// broken context stays with its case; scripts/gpu-check.sh uses this), `--list` names the cases.
 //
 // Comparison: a tensor pair passes when max |cpu - gpu| <= atol + rtol * max |cpu| (a norm-wise
 // bound: the kernels sum in a different order than the CPU loops, so single elements near zero may
