@@ -118,9 +118,12 @@ if(want)
   if(CUDAToolkit_FOUND AND NOT CUDAToolkit_NVCC_EXECUTABLE)
     set(detail "CUDA ${CUDAToolkit_VERSION} was found without nvcc")
   elseif(CUDAToolkit_FOUND)
+    # pip's CUDA 12 wheels keep each library in nvidia/<name>, CUDA 13's in nvidia/cu13 (all but
+    # cuDNN and NCCL, which keep their own directories).
     cohort_python_package_dir(nvidia/cublas COHORT_PIP_CUBLAS)
+    cohort_python_package_dir(nvidia/cu13 COHORT_PIP_CU13)
     find_path(COHORT_CUBLAS_INCLUDE_DIR cublas_api.h
-              HINTS ${CUDAToolkit_INCLUDE_DIRS} ${COHORT_PIP_CUBLAS}/include)
+              HINTS ${CUDAToolkit_INCLUDE_DIRS} ${COHORT_PIP_CUBLAS}/include ${COHORT_PIP_CU13}/include)
     if(COHORT_CUBLAS_INCLUDE_DIR)
       set(found TRUE)
       set(detail "CUDA ${CUDAToolkit_VERSION}, nvcc ${CUDAToolkit_NVCC_EXECUTABLE}")
@@ -138,9 +141,11 @@ set(found FALSE)
 set(detail "cudnn.h and libcudnn (CUDA toolkit, apt libcudnn9-dev-cuda-13, or pip nvidia-cudnn)")
 if(want AND COHORT_HAVE_CUDA)
   cohort_python_package_dir(nvidia/cudnn COHORT_PIP_CUDNN)
-  find_path(COHORT_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${COHORT_PIP_CUDNN}/include)
+  find_path(COHORT_CUDNN_INCLUDE_DIR cudnn.h
+            HINTS ${CUDAToolkit_INCLUDE_DIRS} ${COHORT_PIP_CUDNN}/include ${COHORT_PIP_CU13}/include)
   find_library(COHORT_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
-               HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib64 ${COHORT_PIP_CUDNN}/lib)
+               HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib64 ${COHORT_PIP_CUDNN}/lib
+                     ${COHORT_PIP_CU13}/lib)
   if(COHORT_CUDNN_INCLUDE_DIR AND COHORT_CUDNN_LIBRARY)
     set(found TRUE)
     set(detail "${COHORT_CUDNN_LIBRARY}")
