@@ -5,6 +5,8 @@
 #include <cublas_v2.h>
 
 #include <cstdio>
+#include <stdexcept>
+#include <string>
 
 #include "../core/harness.h"
 #include "cohort/core/core.h"
@@ -35,8 +37,8 @@ void matmul_bench(const std::vector<GpuGemmShape>& shapes, const GpuRunOptions& 
   }
   cublasSetStream(handle, static_cast<cudaStream_t>(cuda::current_stream(0).handle()));
   std::printf("# matmul on %s: cohort matmul(a, b) against cublasGemmEx on the same operands, row-major\n"
-              "# (M, K) @ (K, N); f32 with TF32 off (CUBLAS_COMPUTE_32F, pedantic math), bf16/f16 with f32\n"
-              "# accumulation; TFLOP/s = 2MNK / time; medians of %d alternating runs.\n",
+              "# (M, K) @ (K, N); f32 with TF32 off (CUBLAS_COMPUTE_32F), bf16/f16 with f32 accumulation,\n"
+              "# cohort's math mode; TFLOP/s = 2MNK / time; medians of %d alternating runs.\n",
               props.name.c_str(), run.reps);
   Table table({"product", "dtype", "M", "K", "N", "cohort ms", "cohort TFLOP/s", "cuBLAS ms", "cuBLAS TFLOP/s",
                "cohort / cuBLAS"});
@@ -47,14 +49,22 @@ void matmul_bench(const std::vector<GpuGemmShape>& shapes, const GpuRunOptions& 
       const Tensor a = randn({s.m, s.k}, DType::f32, &gen).to(dt).to(dev);
       const Tensor b = randn({s.k, s.n}, DType::f32, &gen).to(dt).to(dev);
       Tensor c = Tensor::empty({s.m, s.n}, TensorOptions(dt).with_device(dev));
-      cublasSetMathMode(handle, dt == DType::f32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH);
+      // The math mode of cohort's handles (cuda/blas.cpp); TF32 is off through CUBLAS_COMPUTE_32F.
+      // Pedantic math would pick slower kernels and flatter cohort.
+      cublasSetMathMode(handle,
+                        static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
       const float alpha = 1.0f, beta = 0.0f;
       auto direct = [&] {
         // Row-major C = A B is column-major C^T = B^T A^T: swap the operands.
-        cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(s.n), static_cast<int>(s.m),
-                     static_cast<int>(s.k), &alpha, b.raw_data(), cuda_type(dt), static_cast<int>(s.n), a.raw_data(),
-                     cuda_type(dt), static_cast<int>(s.k), &beta, c.raw_data(), cuda_type(dt), static_cast<int>(s.n),
-                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        const cublasStatus_t st =
+            cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(s.n), static_cast<int>(s.m),
+                         static_cast<int>(s.k), &alpha, b.raw_data(), cuda_type(dt), static_cast<int>(s.n),
+                         a.raw_data(), cuda_type(dt), static_cast<int>(s.k), &beta, c.raw_data(), cuda_type(dt),
+                         static_cast<int>(s.n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        // A failed call returns at once and would time as a very fast cuBLAS.
+        if (st != CUBLAS_STATUS_SUCCESS) {
+          throw std::runtime_error(std::string("matmul bench: cublasGemmEx failed with ") + cublasGetStatusName(st));
+        }
       };
       auto ours = [&] { (void)matmul(a, b); };
       const GpuPair p = run_pair_gpu(ours, direct, run);

@@ -108,6 +108,16 @@ GPU_CASE(elementwise, copies) {
   dc.copy_(x.select(0, 3));
   dg.copy_(xg.select(0, 3));
   ctx.expect_close("copy_ broadcast f32 -> bf16", dc, dg, {});
+  // Strided outputs: copy_ into a transposed view, add_ into a slice with a step.
+  Tensor tc = zeros({30, 20}), tg = zeros({30, 20}, TensorOptions().with_device(Device::cuda(0)));
+  Tensor tcv = tc.t(), tgv = tg.t();
+  tcv.copy_(x.select(2, 1));
+  tgv.copy_(xg.select(2, 1));
+  ctx.expect_close("copy_ into a transposed view", tc, tg, {});
+  Tensor sc = tc.slice(1, 2, 20, 3), sg = tg.slice(1, 2, 20, 3);
+  add_(sc, x.select(2, 0).t().slice(1, 2, 20, 3), 0.5);
+  add_(sg, xg.select(2, 0).t().slice(1, 2, 20, 3), 0.5);
+  ctx.expect_close("add_ into a slice with step 3", tc, tg, tol_for(DType::f32));
   Tensor from_host = zeros({20, 30, 4}, TensorOptions().with_device(Device::cuda(0)));
   from_host.copy_(x);  // across devices
   ctx.expect_close("copy_ host -> device", x, from_host, {});
@@ -118,10 +128,25 @@ GPU_CASE(elementwise, copies) {
   const Tensor async = pinned.to(Device::cuda(0), /*non_blocking=*/true);
   ctx.expect_close("pinned -> device non_blocking", x, async, {});
   // item() and printing read back from the device.
-  const double host = x.select(0, 3).select(0, 5).item(), device = xg.select(0, 3).select(0, 5).item();
+  const double host = x.select(0, 3).select(0, 5).select(0, 2).item();
+  const double device = xg.select(0, 3).select(0, 5).select(0, 2).item();
   ctx.expect_true("item()", host == device, std::to_string(host) + " vs " + std::to_string(device));
   ctx.expect_true("str()", x.slice(0, 0, 2).str().substr(0, 40) == xg.slice(0, 0, 2).str().substr(0, 40),
                   xg.slice(0, 0, 2).str().substr(0, 60));
+}
+
+// Past 2^31 elements the elementwise loop indexes in 64 bits: a flat fill and a strided copy must
+// reach the last elements (2 bool tensors of 2^31 + 6 bytes on the device, tails checked).
+GPU_CASE(elementwise, past_int32) {
+  const int64_t half = (int64_t{1} << 30) + 3;
+  Tensor big = zeros({2, half}, TensorOptions(DType::boolean).with_device(Device::cuda(0)));  // flat
+  Tensor row = big.select(0, 1);
+  row.fill_(1.0);
+  ctx.expect_close("fill_ 2^31+6 elements, tail", tensor({0, 0, 0, 1, 1, 1}, {2, 3}, DType::boolean),
+                   big.slice(1, half - 3, half), {});
+  const Tensor tr = big.t().contiguous();  // strided: (half, 2) from strides (1, half)
+  ctx.expect_close("transposed copy 2^31+6 elements, tail", tensor({0, 1, 0, 1, 0, 1}, {3, 2}, DType::boolean),
+                   tr.slice(0, half - 3, half), {});
 }
 
 }  // namespace cohort::gpu_check
