@@ -12,6 +12,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -31,6 +32,7 @@ constexpr size_t kLargeFrom = size_t{1} << 20;
 size_t round_size(size_t n) {
   if (n == 0) n = 1;
   if (n < kLargeFrom) return (n + kSmallRound - 1) / kSmallRound * kSmallRound;
+  if (n > (size_t{1} << 62)) return n;  // absurd (a bad shape): cudaMalloc refuses it; rounding would wrap
   size_t pow2 = kLargeFrom;
   while (pow2 * 2 <= n) pow2 *= 2;
   const size_t step = pow2 / 8;
@@ -71,12 +73,16 @@ void free_cached(DeviceState& s, int device) {
       continue;
     }
     DeviceGuard guard(d);
+    // A cached block may still be in use by kernels queued before its tensor died (on any stream
+    // of the device): let them finish rather than rely on cudaFree's implicit synchronisation.
+    if (!it->second.empty()) cudaDeviceSynchronize();
     for (void* p : it->second) {
       cudaFree(p);
       stats_for(s, d).reserved -= std::get<2>(it->first);
     }
     it = s.free_blocks.erase(it);
   }
+  cudaGetLastError();  // errors of the ignored calls above are not the next call's
 }
 
 std::string mib(size_t bytes) { return str_cat(bytes / (1 << 20), " MiB"); }
@@ -162,6 +168,9 @@ PinnedState& pinned_state() {
 
 void* pinned_allocate(size_t nbytes) {
   PinnedState& s = pinned_state();
+  // The calls below need a context: on the process's device, not CUDA's default cuda:0.
+  std::optional<DeviceGuard> guard;
+  if (const int device = host_call_device(); device >= 0) guard.emplace(device);
   const size_t size = round_size(nbytes);
   char* p = nullptr;
   std::vector<cudaEvent_t> uses;

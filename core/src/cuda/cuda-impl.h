@@ -42,6 +42,11 @@ class DeviceGuard {
   int saved_selected_ = -1;
 };
 
+// The device for a runtime call that needs a context but names no device (cudaHostAlloc, event
+// waits): the calling thread's cohort-chosen device, else the last cuda::set_device of any thread,
+// else -1 (none chosen). A data loader's worker thread would otherwise create a context on cuda:0.
+int host_call_device();
+
 // The current stream of `device` for the calling thread (cuda::current_stream as a cudaStream_t).
 cudaStream_t current_cuda_stream(int device);
 // The current stream of t's device; t must be a CUDA tensor.

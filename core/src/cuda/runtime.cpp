@@ -70,6 +70,8 @@ std::atomic<bool> g_allow_tf32{false};
 // device only if cohort had chosen it: restoring CUDA's implicit device 0 would create a context
 // (hundreds of MiB) on GPU 0 in every process of a node whose ranks use cuda:1, cuda:2, ...
 thread_local int t_selected = -1;
+// The device of the last cuda::set_device on any thread (-1: none), for threads that never chose one.
+std::atomic<int> g_set_device{-1};
 
 DeviceGuard::DeviceGuard(int device) {
   int current = 0;
@@ -88,6 +90,8 @@ DeviceGuard::~DeviceGuard() {
     t_selected = saved_selected_;
   }
 }
+
+int host_call_device() { return t_selected >= 0 ? t_selected : g_set_device.load(std::memory_order_relaxed); }
 
 cudaStream_t current_cuda_stream(int device) { return static_cast<cudaStream_t>(cuda::current_stream(device).handle()); }
 
@@ -149,6 +153,7 @@ void set_device(int device) {
   check_device_available(Device::cuda(device), "cuda::set_device");
   COHORT_CUDA_CHECK(cudaSetDevice(device));
   detail::t_selected = device;
+  detail::g_set_device.store(device, std::memory_order_relaxed);
 }
 
 int current_device() {

@@ -27,8 +27,21 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
         COHORT_CUDA_CHECK(cudaEventRecord(ready, current_cuda_stream(from.index)));
       }
       COHORT_CUDA_CHECK(cudaStreamWaitEvent(stream, ready, 0));
-      cudaEventDestroy(ready);
       COHORT_CUDA_CHECK(cudaMemcpyPeerAsync(dst.raw_data(), to.index, src.raw_data(), from.index, bytes, stream));
+      cudaEventDestroy(ready);
+      if (non_blocking) {
+        // src's block goes back to its stream's free list when src dies, and is handed out again on
+        // that stream at once: make that stream wait for the copy that still reads it. (An event
+        // is recorded on a stream of its own device, so this one is made on the destination's.)
+        cudaEvent_t copied = nullptr;
+        COHORT_CUDA_CHECK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
+        COHORT_CUDA_CHECK(cudaEventRecord(copied, stream));
+        {
+          DeviceGuard src_guard(from.index);
+          COHORT_CUDA_CHECK(cudaStreamWaitEvent(current_cuda_stream(from.index), copied, 0));
+        }
+        cudaEventDestroy(copied);
+      }
     } else {
       COHORT_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDeviceToDevice, stream));
     }
