@@ -19,7 +19,8 @@ class Bench {
         es_(element_size(o_.dtype)) {
     const Counts max = d_.counts(o_.max_bytes / es_, n_);
     send_bytes_ = std::max<size_t>(max.send * es_, 1);
-    recv_bytes_ = std::max<size_t>(max.recv * es_, 1);
+    // In place, the input lives in the receive buffer too: reduce_scatter's is n times its output.
+    recv_bytes_ = std::max<size_t>(std::max(max.send, max.recv) * es_, 1);
     if (ctx.device_buffers) {
       send_ = make_device_buffer(send_bytes_, ctx.device);
       recv_ = make_device_buffer(recv_bytes_, ctx.device);

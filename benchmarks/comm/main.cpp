@@ -13,6 +13,7 @@
 #include "bench.h"
 #include "buffers.h"
 #include "cohort/config.h"
+#include "cohort/core/cuda.h"
 #include "cohort/parallel/comm/mpi_backend.h"
 #include "cohort/parallel/comm/nccl_backend.h"
 #include "harness.h"
@@ -238,6 +239,9 @@ int run(int argc, char** argv) {
     const int gpus = parallel::cuda_device_count();
     if (gpus == 0) throw UsageError("--backend nccl: " + parallel::cuda_unavailable_reason());
     device = launch.local_rank % gpus;
+    // Before the first CUDA call that needs a context: otherwise one is made on cuda:0 too, in
+    // every rank of the node (a device guard restores the thread's implicit device 0).
+    cuda::set_device(device);
     if (mpi) {
       bootstrap = parallel::make_mpi_world_communicator("bootstrap");
       comm = parallel::make_nccl_communicator(*bootstrap, device, {"bench"});

@@ -254,8 +254,10 @@ void Strategy::configure(FitOptions& options, const LossFn& loss) {
 double Strategy::average(double value) const {
   if (world() == 1) return value;
   Tensor t = from_vector(std::vector<double>{value});
+  // A group built for NCCL without MPI has no host communicator: the value travels on the GPU.
+  if (!group_.has_host()) t = t.to(group_.device().device());
   group_.all_reduce(t, {parallel::ReduceOp::avg})->wait();
-  return t.item<double>();
+  return t.item<double>();  // on a GPU: copies back after the stream the all-reduce ordered
 }
 
 void Strategy::step_done(int64_t step, int64_t warmup_steps) {

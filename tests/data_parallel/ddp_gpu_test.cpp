@@ -203,7 +203,11 @@ int main() {
   try {
     refusals();
     run_world(1);
-    if (cuda::device_count() >= 2) run_world(cuda::device_count());
+    if (cuda::device_count() >= 2) {
+      run_world(cuda::device_count());
+    } else {
+      std::printf("SKIP world of N >= 2 ranks against one GPU: needs 2 or more GPUs, this machine has 1\n");
+    }
   } catch (const std::exception& e) {
     fail(e.what());
   }
