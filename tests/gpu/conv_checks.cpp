@@ -54,6 +54,15 @@ GPU_CASE(conv, conv2d) {
   // A ResNet-like layer, large enough that cuDNN picks its fast algorithms.
   ctx.parity("conv2d resnet 3x3 (8,64,28,28)", {ctx.randn({8, 64, 28, 28}), ctx.randn({64, 64, 3, 3}) * 0.05},
              [](const Tensors& t) { return one(conv2d(t[0], t[1], Tensor(), {1, 1, 1, 1})); }, conv_tol(DType::f32));
+  // A contiguous batch that starts inside its storage (a data loader's slice): a pointer aligned to
+  // the element only, which some cuDNN kernels refuse; the plan must still find one that runs.
+  for (DType dt : {DType::f32, DType::bf16}) {
+    ctx.parity("conv2d on a batch slice (offset 1 image + 1 element)", {ctx.randn({3 * 3 * 10 * 9 + 1}, dt),
+               ctx.randn({8, 3, 3, 3}, dt)}, [](const Tensors& t) {
+      const Tensor x = t[0].slice(0, 1, 3 * 3 * 10 * 9 + 1).reshape({3, 3, 10, 9}).slice(0, 1, 3);
+      return one(conv2d(x, t[1], Tensor(), {1, 1, 1, 1}));
+    }, conv_tol(dt));
+  }
   // A non-contiguous input (made contiguous before cuDNN).
   ctx.parity("conv2d permuted input", {ctx.randn({2, 9, 8, 3}), ctx.randn({4, 3, 3, 3})},
              [](const Tensors& t) { return one(conv2d(t[0].permute({0, 3, 1, 2}), t[1], Tensor(), {1, 1, 1, 1})); },

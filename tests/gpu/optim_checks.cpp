@@ -219,6 +219,10 @@ GPU_CASE(optim, clip_grad_norm) {
   // No gradients at all: norm 0 on both.
   Tensor p = zeros({3}, TensorOptions().with_device(Device::cuda(0))).requires_grad_();
   ctx.expect_true("no gradients", clip_grad_norm({p}, 1.0) == 0.0);
+  // Gradients that hold no elements: the device sum of squares has nothing to launch (a zeroed result).
+  Tensor empty_p = zeros({0, 4}, TensorOptions().with_device(Device::cuda(0))).requires_grad_();
+  empty_p.set_grad(zeros({0, 4}, TensorOptions().with_device(Device::cuda(0))));
+  ctx.expect_true("empty gradients", clip_grad_norm({empty_p}, 1.0) == 0.0);
 }
 
 GPU_CASE(optim, grad_scaler) {
