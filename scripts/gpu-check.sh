@@ -214,6 +214,8 @@ stage_train() {
 stage_bench() {
   local ok=0
   "$BUILD/benchmarks/cohort-bench-gpu" || ok=1
+  echo "--- the same kernels with the plain elementwise loop (COHORT_CUDA_VECTORIZE=0), for the ratio"
+  COHORT_CUDA_VECTORIZE=0 "$BUILD/benchmarks/cohort-bench-gpu" --only kernels || ok=1
   timeout 120 "$BUILD/benchmarks/comm/cohort-bench" all_reduce --backend nccl -b 8 -e 256M -f 2 || ok=1
   for c in all_gather reduce_scatter broadcast; do
     timeout 60 "$BUILD/benchmarks/comm/cohort-bench" "$c" --backend nccl -b 8 -e 64M -f 4 || ok=1

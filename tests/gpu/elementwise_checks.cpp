@@ -1,5 +1,7 @@
 // Device parity of the elementwise ops: unary, binary with broadcasting and type promotion,
 // comparisons, selection, copies between dtypes and layouts, in every floating dtype.
+#include <string>
+
 #include "gpu_check.h"
 
 namespace cohort::gpu_check {
@@ -137,6 +139,38 @@ GPU_CASE(elementwise, copies) {
 
 // Past 2^31 elements the elementwise loop indexes in 64 bits: a flat fill and a strided copy must
 // reach the last elements (2 bool tensors of 2^31 + 6 bytes on the device, tails checked).
+// The vectorised flat loop (loops-impl.cuh: kVec = 4 elements per thread from aligned contiguous
+// operands) and its plain tail: lengths around multiples of 4, operands starting one element into
+// their storage (misaligned: the plain loop), a broadcast scalar, in place, mixed element sizes
+// (bf16 -> f32 -> bool, f64), each against the CPU.
+GPU_CASE(elementwise, vectorized) {
+  for (const int64_t n : {1, 3, 4, 5, 7, 8, 1001, 4099}) {
+    const std::string len = " n=" + std::to_string(n);
+    for (DType dt : kFloats) {
+      ctx.parity("mul add" + len, {ctx.randn({n}, dt), ctx.randn({n}, dt)},
+                 [](const Tensors& in) { return Tensors{in[0] * in[1] + 0.5}; }, tol_for(dt));
+    }
+    ctx.parity("misaligned operands" + len, {ctx.randn({n + 1}), ctx.randn({n + 1})}, [n](const Tensors& in) {
+      return Tensors{in[0].slice(0, 1, n + 1) - in[1].slice(0, 0, n)};
+    }, tol_for(DType::f32));
+    ctx.parity("0-dim operand" + len, {ctx.randn({n}, DType::bf16), ctx.randn({}, DType::bf16)},
+               [](const Tensors& in) { return Tensors{in[0] * in[1]}; }, tol_for(DType::bf16));
+    ctx.parity("bf16 -> f32 -> compare" + len, {ctx.randn({n}, DType::bf16), ctx.randn({n})}, [](const Tensors& in) {
+      return Tensors{in[0].to(DType::f32) + in[1], gt(in[0].to(DType::f32), in[1])};
+    }, tol_for(DType::f32));
+    Tensor c = ctx.randn({n}), d = ctx.randn({n});
+    Tensor cg = c.to(Device::cuda(0)), dg = d.to(Device::cuda(0));
+    add_(c, d, 2.0);
+    add_(cg, dg, 2.0);
+    ctx.expect_close("in place add_" + len, c, cg, tol_for(DType::f32));
+    Tensor f = ctx.randn({n}, DType::f64);
+    Tensor fg = f.to(Device::cuda(0));
+    f.fill_(1.25);
+    fg.fill_(1.25);
+    ctx.expect_close("fill_ f64" + len, f, fg, {});
+  }
+}
+
 GPU_CASE(elementwise, past_int32) {
   const int64_t half = (int64_t{1} << 30) + 3;
   Tensor big = zeros({2, half}, TensorOptions(DType::boolean).with_device(Device::cuda(0)));  // flat

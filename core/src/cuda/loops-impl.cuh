@@ -126,10 +126,118 @@ __global__ void elementwise_kernel(ElementwisePlan<N> p, F f) {
   }
 }
 
+// The vectorised flat loop: each thread takes kVec consecutive elements, loading every contiguous
+// operand's kVec elements with one to two vector loads (4 to 32 bytes: 16 for f32, 8 for bf16)
+// into registers, applying f to each element there, and storing the output the same way (a
+// broadcast operand, stride 0, is copied into every slot). Taken when the plan is flat, the output is
+// contiguous and every contiguous operand's base is aligned to its chunk (see vector_plan_ok);
+// in-place ops alias the output with an input element for element, which loading before storing
+// keeps correct.
+constexpr int kVec = 4;
+
+template <int kBytes>
+__device__ __forceinline__ void copy_chunk(char* dst, const char* src) {
+  if constexpr (kBytes == 4) {
+    *reinterpret_cast<uint32_t*>(dst) = *reinterpret_cast<const uint32_t*>(src);
+  } else if constexpr (kBytes == 8) {
+    *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(src);
+  } else if constexpr (kBytes == 16) {
+    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+  } else {
+    static_assert(kBytes == 32, "element sizes are 1, 2, 4 or 8 bytes");
+    reinterpret_cast<uint4*>(dst)[0] = reinterpret_cast<const uint4*>(src)[0];
+    reinterpret_cast<uint4*>(dst)[1] = reinterpret_cast<const uint4*>(src)[1];
+  }
+}
+
+// A chunk of kVec elements of `size` bytes, copied with the widest loads its size allows.
+__device__ __forceinline__ void copy_elements(char* dst, const char* src, int size) {
+  switch (size) {
+    case 1: copy_chunk<kVec * 1>(dst, src); break;
+    case 2: copy_chunk<kVec * 2>(dst, src); break;
+    case 4: copy_chunk<kVec * 4>(dst, src); break;
+    default: copy_chunk<kVec * 8>(dst, src); break;
+  }
+}
+
+// kVec copies of one element of `size` bytes (a broadcast operand's value in every slot).
+template <class U>
+__device__ __forceinline__ void splat_as(char* dst, const char* src) {
+  const U v = *reinterpret_cast<const U*>(src);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) reinterpret_cast<U*>(dst)[j] = v;
+}
+__device__ __forceinline__ void splat_element(char* dst, const char* src, int size) {
+  switch (size) {
+    case 1: splat_as<uint8_t>(dst, src); break;
+    case 2: splat_as<uint16_t>(dst, src); break;
+    case 4: splat_as<uint32_t>(dst, src); break;
+    default: splat_as<unsigned long long>(dst, src); break;
+  }
+}
+
+// Every operand of f points into buf at offsets known at compile time (a broadcast operand is
+// copied into its slots too): a pointer that could be either local or global would force buf
+// out of registers into local memory.
+template <int N, class F>
+__global__ void elementwise_vec_kernel(ElementwisePlan<N> p, int64_t chunks, F f) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < chunks; c += stride) {
+    alignas(16) char buf[N][kVec * 8];
+#pragma unroll
+    for (int k = 1; k < N; ++k) {
+      const int size = static_cast<int>(f.elem_size(k));  // a constant here, so buf stays in registers
+      if (p.strides[k][0] != 0) {
+        copy_elements(buf[k], p.base[k] + c * kVec * size, size);
+      } else {
+        splat_element(buf[k], p.base[k], size);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      char* ptrs[N];
+      ptrs[0] = buf[0] + j * f.elem_size(0);
+#pragma unroll
+      for (int k = 1; k < N; ++k) ptrs[k] = buf[k] + j * f.elem_size(k);
+      f(ptrs);
+    }
+    const int out_size = static_cast<int>(f.elem_size(0));
+    copy_elements(p.base[0] + c * kVec * out_size, buf[0], out_size);
+  }
+}
+
+// Whether the plan can take the vectorised loop (and it is not switched off: COHORT_CUDA_VECTORIZE=0,
+// for comparing the two loops in a benchmark or ruling the vectorised one out when chasing a bug).
+bool vectorize_elementwise();
+template <int N>
+bool vector_plan_ok(const ElementwisePlan<N>& p) {
+  if (!p.flat || p.strides[0][0] != 1 || p.numel < kVec || !vectorize_elementwise()) return false;
+  for (int k = 0; k < N; ++k) {
+    const int size = p.elem_size[k];
+    const uintptr_t align = static_cast<uintptr_t>(size * kVec < 16 ? size * kVec : 16);
+    if (size != 1 && size != 2 && size != 4 && size != 8) return false;
+    if (p.strides[k][0] == 1 && reinterpret_cast<uintptr_t>(p.base[k]) % align != 0) return false;
+  }
+  return true;
+}
+
 // Runs f over the plan on `stream`.
 template <int N, class F>
-void launch_elementwise(const ElementwisePlan<N>& p, cudaStream_t stream, const F& f) {
-  if (p.numel == 0) return;
+void launch_elementwise(const ElementwisePlan<N>& p_in, cudaStream_t stream, const F& f) {
+  if (p_in.numel == 0) return;
+  ElementwisePlan<N> p = p_in;
+  if (vector_plan_ok(p)) {
+    const int64_t chunks = p.numel / kVec;
+    elementwise_vec_kernel<N, F>
+        <<<static_cast<unsigned>(grid_blocks(chunks, kElementwiseThreads)), kElementwiseThreads, 0, stream>>>(p, chunks,
+                                                                                                           f);
+    COHORT_CUDA_CHECK_LAUNCH();
+    // The last numel % kVec elements go through the plain loop below.
+    for (int k = 0; k < N; ++k) p.base[k] += p.strides[k][0] * chunks * kVec * p.elem_size[k];
+    p.numel -= chunks * kVec;
+    p.sizes[0] = p.numel;
+    if (p.numel == 0) return;
+  }
   const int64_t blocks = grid_blocks(p.numel, kElementwiseThreads);
   if (p.numel <= INT32_MAX) {
     elementwise_kernel<N, uint32_t, F><<<static_cast<unsigned>(blocks), kElementwiseThreads, 0, stream>>>(p, f);

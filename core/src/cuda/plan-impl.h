@@ -20,6 +20,7 @@ struct ElementwisePlan {
   int64_t sizes[kMaxPlanDims] = {};       // innermost last
   int64_t strides[N][kMaxPlanDims] = {};  // per operand, in elements
   char* base[N] = {};                     // per operand, first element
+  int elem_size[N] = {};                  // per operand, bytes
   bool flat = false;                      // one dim and every stride 0 or 1
 };
 

@@ -1,6 +1,9 @@
 // Host side of the elementwise CUDA kernels: the coalesced plan, from the CPU loops' make_plan.
 #include "plan-impl.h"
 
+#include <cstdlib>
+#include <string_view>
+
 #include "../ops/loops-impl.h"
 
 namespace cohort::detail::cuda {
@@ -19,11 +22,20 @@ ElementwisePlan<N> make_elementwise_plan(const Shape& shape, const std::array<co
   for (int d = 0; d < nd; ++d) plan.sizes[d] = p.shape[d];
   for (int k = 0; k < N; ++k) {
     plan.base[k] = p.base[k];
+    plan.elem_size[k] = static_cast<int>(p.elem_size[k]);
     for (int d = 0; d < nd; ++d) plan.strides[k][d] = p.strides[k][d];
     if (p.strides[k][nd - 1] != 0 && p.strides[k][nd - 1] != 1) flat = false;
   }
   plan.flat = flat;
   return plan;
+}
+
+bool vectorize_elementwise() {
+  static const bool on = [] {
+    const char* v = std::getenv("COHORT_CUDA_VECTORIZE");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  return on;
 }
 
 template ElementwisePlan<1> make_elementwise_plan<1>(const Shape&, const std::array<const Tensor*, 1>&, const char*);
