@@ -13,7 +13,8 @@ Dtypes: f32 (parameters and math in f32; TF32 off on both sides, their default) 
 parameters, forward and loss under autocast to bf16: cohort's --amp bf16, torch.autocast).
 
 Each (configuration, dtype) runs cohort and PyTorch alternately `reps` times (A B A B ...) and
-reports medians. Both sides copy each batch from pinned host memory with non_blocking, read the
+reports medians; bf16 rows add cohort with its unfused attention (COHORT_CUDA_FLASH_ATTENTION=0) as
+a third contender (A B C A B C ...), unless --no-unfused. Both sides copy each batch from pinned host memory with non_blocking, read the
 loss back every step, clip gradients to norm 1 and step AdamW; the clock starts after the warm-up
 steps with the GPU idle and stops when it is idle again. PyTorch's attention is
 F.scaled_dot_product_attention (fused, torch >= 2.0) unless --torch-attention naive (or an older
@@ -77,8 +78,9 @@ def probe_cohort(gpt):
     return ""
 
 
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+def run(cmd, env=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                       env=None if env is None else {**os.environ, **env})
     if r.returncode != 0:
         raise SystemExit(f"compare_gpu: this command failed (exit {r.returncode}):\n  {' '.join(cmd)}\n"
                          f"{r.stdout[-2000:]}{r.stderr[-4000:]}")
@@ -96,6 +98,9 @@ def main():
     p.add_argument("--large-batch", type=int, default=16, help="batch of the large configuration")
     p.add_argument("--steps", type=int, default=0, help="steps per run (default: per configuration)")
     p.add_argument("--torch-attention", default="sdpa", choices=["sdpa", "naive"])
+    p.add_argument("--no-unfused", action="store_true",
+                   help="bf16 rows: skip the third contender, cohort with its unfused attention "
+                        "(COHORT_CUDA_FLASH_ATTENTION=0), which shows what the fused kernels gain")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args()
     CONFIGS["large"]["batch"] = a.large_batch
@@ -113,7 +118,7 @@ def main():
     print(f"GPU {info['name']}; torch {info['version']} (CUDA {info['cuda']}), attention "
           f"{'F.scaled_dot_product_attention' if sdpa else 'softmax(q k^T) v op by op'}; {a.reps} reps, medians")
     print(f"{'config':8} {'dtype':5} {'batch':>5} {'cohort ms':>10} {'torch ms':>10} {'cohort tok/s':>13} "
-          f"{'torch tok/s':>12} {'ratio':>6} {'cohort MiB':>11} {'torch MiB':>10}")
+          f"{'torch tok/s':>12} {'ratio':>6} {'cohort MiB':>11} {'torch MiB':>10} {'unfused ms':>10}")
     results = []
     for name in a.configs:
         c = CONFIGS[name]
@@ -127,7 +132,8 @@ def main():
             cohort_cmd = [gpt] + common + amp + ["--log-every", "1000000"]
             torch_cmd = ([a.python, os.path.join(HERE, "torch_models.py"), "--model", "gpt"] + common + amp +
                          (["--sdpa"] if sdpa else []))
-            c_rates, t_rates, c_mem, t_mem = [], [], [], []
+            c_rates, t_rates, c_mem, t_mem, u_rates = [], [], [], [], []
+            unfused = dtype != "f32" and not a.no_unfused  # fused attention applies to 16-bit q, k, v
             for _ in range(a.reps):
                 r, m = run(cohort_cmd)
                 c_rates.append(r)
@@ -135,6 +141,8 @@ def main():
                 r, m = run(torch_cmd)
                 t_rates.append(r)
                 t_mem.append(m)
+                if unfused:
+                    u_rates.append(run(cohort_cmd, {"COHORT_CUDA_FLASH_ATTENTION": "0"})[0])
             cr, tr = statistics.median(c_rates), statistics.median(t_rates)
             tokens = c["batch"] * c["context"]
             row = {"config": name, "dtype": dtype, "batch": c["batch"], "context": c["context"],
@@ -143,9 +151,12 @@ def main():
                    "cohort_step_ms": 1e3 * tokens / cr, "pytorch_step_ms": 1e3 * tokens / tr,
                    "cohort_peak_gpu_mib": max(c_mem), "pytorch_peak_gpu_mib": max(t_mem), "reps": a.reps,
                    "torch": info["version"], "torch_attention": "sdpa" if sdpa else "naive", "gpu": info["name"]}
+            if u_rates:
+                row["cohort_unfused_step_ms"] = 1e3 * tokens / statistics.median(u_rates)
             results.append(row)
+            u = f"{row['cohort_unfused_step_ms']:10.2f}" if u_rates else f"{'-':>10}"
             print(f"{name:8} {dtype:5} {c['batch']:5d} {row['cohort_step_ms']:10.2f} {row['pytorch_step_ms']:10.2f} "
-                  f"{cr:13.0f} {tr:12.0f} {cr / tr:6.2f} {max(c_mem):11.0f} {max(t_mem):10.0f}", flush=True)
+                  f"{cr:13.0f} {tr:12.0f} {cr / tr:6.2f} {max(c_mem):11.0f} {max(t_mem):10.0f} {u}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -14,6 +14,7 @@
 //   f32: one more rounding per factor, 2^-9 (bf16) or 2^-11 (f16) relative.
 // - TF32 (cuda::set_allow_tf32): inputs rounded to 10-bit mantissas, 2^-11 relative each, so the
 //   product is off by about 2^-11 * sqrt(K) relative to its norm: 5e-3 is ample for K = 256.
+#include <cstdlib>
 #include <string>
 
 #include "gpu_check.h"
@@ -150,6 +151,51 @@ GPU_CASE(attention, sdpa) {
                },
                tol_for(DType::f32));
   }
+}
+
+// The fused (flash) kernels: bf16/f16 with head sizes 32, 64 and 128, lengths that are not
+// multiples of the 64-row tiles, L != S (the causal triangle is top-left), batch dims as views of
+// (B, T, H, D) projections, and self_attention; then the same inputs through the unfused path
+// (cuda::set_flash_attention(false)). Tolerance: three times tol_for. Like the unfused path they
+// round P and dS to the 16-bit dtype (twice tol_for, see above); backward's D = rowsum(dO * out)
+// also reads the output rounded to it, one rounding more.
+GPU_CASE(attention, flash) {
+  ctx.expect_true("flash attention on by default", cuda::flash_attention() || std::getenv("COHORT_CUDA_FLASH_ATTENTION"));
+  auto thrice = [](Tol t) { return Tol{3 * t.rtol, 3 * t.atol}; };
+  struct Case {
+    int64_t L, S, E;
+  };
+  const Case cases[] = {{64, 64, 64}, {100, 130, 64}, {130, 100, 32}, {1, 1, 32}, {200, 200, 128}, {3, 70, 64}};
+  for (bool flash : {true, false}) {
+    cuda::set_flash_attention(flash);
+    const std::string path = flash ? " flash" : " unfused";
+    for (DType dt : {DType::bf16, DType::f16}) {
+      for (const Case& c : cases) {
+        for (bool causal : {false, true}) {
+          if (!flash && c.E != 64) continue;  // the unfused path once per shape family is enough
+          const std::string what = "sdpa (2,3," + std::to_string(c.L) + "," + std::to_string(c.E) + ") S" +
+                                   std::to_string(c.S) + (causal ? " causal" : "") + path;
+          ctx.parity(what, {ctx.randn({2, 3, c.L, c.E}, dt), ctx.randn({2, 3, c.S, c.E}, dt),
+                            ctx.randn({2, 3, c.S, c.E}, dt)},
+                     [causal](const Tensors& in) {
+                       return one(scaled_dot_product_attention(in[0], in[1], in[2], causal));
+                     },
+                     thrice(tol_for(dt)));
+        }
+      }
+      // (B, H, T, D) views of (B, T, H, D) projections, and self_attention's packed qkv.
+      ctx.parity("sdpa gpt views (4,96,3,64) causal" + path,
+                 {ctx.randn({4, 96, 3, 64}, dt), ctx.randn({4, 96, 3, 64}, dt), ctx.randn({4, 96, 3, 64}, dt)},
+                 [](const Tensors& in) {
+                   auto heads = [](const Tensor& t) { return t.permute({0, 2, 1, 3}); };
+                   return one(scaled_dot_product_attention(heads(in[0]), heads(in[1]), heads(in[2]), true));
+                 },
+                 thrice(tol_for(dt)));
+      ctx.parity("self_attention (2,80,3*128) 2 heads causal" + path, {ctx.randn({2, 80, 384}, dt)},
+                 [](const Tensors& in) { return one(self_attention(in[0], 2, true)); }, thrice(tol_for(dt)));
+    }
+  }
+  cuda::set_flash_attention(true);
 }
 
 GPU_CASE(attention, self_attention) {

@@ -44,4 +44,15 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs, const Tensor& g,
                         const Tensor& dq, const Tensor& dk, const Tensor& dv, bool causal, double scale);
 
+// Fused (flash) attention (flash_attention.cu) for bf16/f16 q, k, v with E == Ev in {32, 64, 128},
+// rows contiguous (last stride 1), at most 4 batch dims, when cuda::flash_attention() is on.
+// forward: out as above and lse (batch, L) f32 = log of each row's softmax denominator (with the
+// row max), instead of P. backward: from q, k, v, out, lse and g, as attention_backward.
+bool flash_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v);
+void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                             bool causal, double scale);
+void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                              const Tensor& g, const Tensor& dq, const Tensor& dk, const Tensor& dv, bool causal,
+                              double scale);
+
 }  // namespace cohort::detail::cuda

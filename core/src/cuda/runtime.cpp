@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cohort/core/cuda.h"
@@ -260,6 +262,18 @@ float Event::elapsed_ms(const Event& start) const {
 
 void set_allow_tf32(bool allow) { detail::g_allow_tf32.store(allow, std::memory_order_relaxed); }
 bool allow_tf32() { return detail::tf32_allowed(); }
+
+namespace {
+std::atomic<bool>& flash_attention_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("COHORT_CUDA_FLASH_ATTENTION");
+    return v == nullptr || std::string_view(v) != "0";
+  }()};
+  return on;
+}
+}  // namespace
+void set_flash_attention(bool enable) { flash_attention_flag().store(enable, std::memory_order_relaxed); }
+bool flash_attention() { return flash_attention_flag().load(std::memory_order_relaxed); }
 
 }  // namespace cuda
 

@@ -56,6 +56,8 @@ void reset_peak_memory_stats(int) { no_cuda("cuda::reset_peak_memory_stats"); }
 void empty_cache() {}
 void set_allow_tf32(bool) {}
 bool allow_tf32() { return false; }
+void set_flash_attention(bool) {}
+bool flash_attention() { return false; }
 }  // namespace cuda
 
 }  // namespace cohort

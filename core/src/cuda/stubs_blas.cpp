@@ -12,6 +12,14 @@ namespace {
 
 void matmul(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { no_cuda("matmul"); }
 bool blas_layout_ok(int64_t, int64_t, int64_t, int64_t) { return false; }
+bool flash_attention_applies(const Tensor&, const Tensor&, const Tensor&) { return false; }
+void flash_attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double) {
+  no_cuda("scaled_dot_product_attention");
+}
+void flash_attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                              const Tensor&, const Tensor&, const Tensor&, bool, double) {
+  no_cuda("scaled_dot_product_attention backward");
+}
 void attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double) {
   no_cuda("scaled_dot_product_attention");
 }

@@ -14,8 +14,10 @@
 // no edge cases, whatever the strides and dtype of q, k and v. Tasks run in parallel.
 //
 // On CUDA tensors the same steps run as cuBLAS batched products and two row kernels
-// (cuda/attention.cu); P is kept the same way. Under an AutocastGuard (amp.h), CUDA inputs are cast
-// to the autocast dtype first.
+// (cuda/attention.cu); P is kept the same way. bf16/f16 with a head size of 32, 64 or 128 take
+// fused kernels instead (cuda/flash_attention.cu, cuda::flash_attention()), which keep no P: the
+// row log-sum-exp (batch x L) and a copy of the output, from which backward recomputes it. Under
+// an AutocastGuard (amp.h), CUDA inputs are cast to the autocast dtype first.
 //
 // The output and the input gradients are laid out in the memory order of q (resp. k, v): for q a
 // (B, H, T, D) view of a (B, T, H * D) projection, the output is a (B, H, T, D) view of a dense
@@ -299,9 +301,24 @@ void backward_kernel(const Dims& d, const Tensor& q, const Tensor& k, const Tens
   });
 }
 
-// The forward of one attention over (B..., L, E) views; out is written through its strides.
-Tensor run_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, Tensor out) {
+// What backward needs of the forward: P (batch x L x S), or for the fused CUDA kernels the row
+// log-sum-exp (batch x L, f32) and a copy of the output (a later in-place change of the output
+// must not change the gradient).
+struct Saved {
   Tensor probs;
+  Tensor lse, out;
+};
+
+// The forward of one attention over (B..., L, E) views; out is written through its strides.
+Saved run_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, Tensor out) {
+  Saved saved;
+  if (d.batch * d.L * d.S > 0 && detail::cuda::flash_attention_applies(q, k, v)) {
+    saved.lse = Tensor::empty({d.batch, d.L}, TensorOptions(DType::f32).with_device(q.device()));
+    detail::cuda::flash_attention_forward(q, k, v, out, saved.lse, d.causal, d.scale);
+    saved.out = out.clone();
+    return saved;
+  }
+  Tensor& probs = saved.probs;
   dispatch_floating(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
     using T = decltype(tag);
     probs = Tensor::empty({d.batch, d.L, d.S}, TensorOptions(dtype_of<acc_t<T>>()).with_device(q.device()));
@@ -316,15 +333,20 @@ Tensor run_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor
     }
     forward_kernel<T>(d, q, k, v, out, probs);
   });
-  return probs;
+  return saved;
 }
 
-void run_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+void run_backward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, const Saved& saved,
                   const Tensor& g, Tensor dq, Tensor dk, Tensor dv) {
   if (d.batch * d.L * d.S == 0) {
     dq.zero_();
     dk.zero_();
     dv.zero_();
+    return;
+  }
+  const Tensor& probs = saved.probs;
+  if (saved.lse.defined()) {
+    detail::cuda::flash_attention_backward(q, k, v, saved.out, saved.lse, g, dq, dk, dv, d.causal, d.scale);
     return;
   }
   if (q.is_cuda()) {
@@ -382,12 +404,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const Tensor qd = q.detach(), kd = k.detach(), vd = v.detach();
   dispatch_floating(q.dtype(), op, [](auto) {});  // the dtype check, before allocating
   Tensor out = empty_in_order_of(qd, out_shape, q.dtype());
-  Tensor probs = run_forward(d, qd, kd, vd, out);
-  return record(out, op, {q, k, v}, [d, qd, kd, vd, probs](const Tensor& g_in, const GradNeeds& needs) {
+  Saved saved = run_forward(d, qd, kd, vd, out);
+  return record(out, op, {q, k, v}, [d, qd, kd, vd, saved](const Tensor& g_in, const GradNeeds& needs) {
     Tensor dq = empty_in_order_of(qd, qd.shape(), qd.dtype());
     Tensor dk = empty_in_order_of(kd, kd.shape(), kd.dtype());
     Tensor dv = empty_in_order_of(vd, vd.shape(), vd.dtype());
-    run_backward(d, qd, kd, vd, probs, g_in.to(qd.dtype()), dq, dk, dv);
+    run_backward(d, qd, kd, vd, saved, g_in.to(qd.dtype()), dq, dk, dv);
     return grads(needs[0] ? dq : Tensor(), needs[1] ? dk : Tensor(), needs[2] ? dv : Tensor());
   });
 }
@@ -417,13 +439,13 @@ Tensor self_attention(const Tensor& qkv, int64_t n_heads, bool is_causal, std::o
   d.scale = default_scale(scale, D);
   Tensor out = Tensor::empty({B, T, C}, TensorOptions(qkv.dtype()).with_device(qkv.device()));
   const Tensor out_heads = out.view({B, T, H, D}).permute({0, 2, 1, 3});
-  Tensor probs = run_forward(d, heads(x, 0), heads(x, 1), heads(x, 2), out_heads);
-  return record(out, op, {qkv}, [d, x, probs, heads](const Tensor& g_in, const GradNeeds&) {
+  Saved saved = run_forward(d, heads(x, 0), heads(x, 1), heads(x, 2), out_heads);
+  return record(out, op, {qkv}, [d, x, saved, heads](const Tensor& g_in, const GradNeeds&) {
     const Tensor g = g_in.to(x.dtype());
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2) / 3, H = d.batch / B, D = C / H;
     const Tensor g_heads = g.reshape({B, T, H, D}).permute({0, 2, 1, 3});
     Tensor dx = Tensor::empty(x.shape(), TensorOptions(x.dtype()).with_device(x.device()));
-    run_backward(d, heads(x, 0), heads(x, 1), heads(x, 2), probs, g_heads, heads(dx, 0), heads(dx, 1),
+    run_backward(d, heads(x, 0), heads(x, 1), heads(x, 2), saved, g_heads, heads(dx, 0), heads(dx, 1),
                  heads(dx, 2));
     return grads(dx);
   });

@@ -122,4 +122,11 @@ void empty_cache();
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// scaled_dot_product_attention and self_attention on bf16/f16 CUDA tensors with a head size of
+// 32, 64 or 128 run fused (flash) kernels: the (L, S) scores stay on chip and backward recomputes
+// them. On by default; set_flash_attention(false), or COHORT_CUDA_FLASH_ATTENTION=0 in the
+// environment, selects the unfused path (cuBLAS products and row kernels), e.g. to compare them.
+void set_flash_attention(bool enable);
+bool flash_attention();
+
 }  // namespace cohort::cuda
