@@ -19,4 +19,7 @@ struct GpuGemmShape {
 };
 void matmul_bench(const std::vector<GpuGemmShape>& shapes, const GpuRunOptions& run);
 
+// Causal attention: the fused (flash) kernels against the unfused path, bf16.
+void attention_bench(const GpuRunOptions& run);
+
 }  // namespace cohort::bench

@@ -33,6 +33,7 @@ void kernels_bench(int64_t mib, const GpuRunOptions& run) {
   const Tensor x = randn({n}, DType::f32, &gen).to(dev);
   const Tensor y = randn({n}, DType::f32, &gen).to(dev);
   const Tensor rows = x.view({n / 1024, 1024});
+  const Tensor xh = x.to(DType::bf16), yh = y.to(DType::bf16);
   const Tensor w = ones({1024}, TensorOptions().with_device(dev)), b = zeros({1024}, TensorOptions().with_device(dev));
   Tensor scratch = Tensor::empty({n}, TensorOptions().with_device(dev));
   const double f = 4.0 * static_cast<double>(n);  // bytes of one f32 operand
@@ -43,6 +44,8 @@ void kernels_bench(int64_t mib, const GpuRunOptions& run) {
       {"mul by scalar", 2 * f, [&] { (void)(x * 2.5); }},
       {"gelu", 2 * f, [&] { (void)gelu(x); }},
       {"to(bf16)", 1.5 * f, [&] { (void)x.to(DType::bf16); }},
+      {"add bf16 -> new", 1.5 * f, [&] { (void)add(xh, yh); }},
+      {"gelu bf16", f, [&] { (void)gelu(xh); }},
       {"sum (all)", f, [&] { (void)sum(x); }},
       {"sum dim 0 of (N, 1024)", f, [&] { (void)sum(rows, {0}); }},
       {"sum dim 1 of (N, 1024)", f, [&] { (void)sum(rows, {1}); }},

@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   std::string only = "all";
   int64_t mib = 256;
   GpuRunOptions run;
-  app.add_option("--only", only, "run only one comparison")->check(CLI::IsMember({"all", "kernels", "matmul"}));
+  app.add_option("--only", only, "run only one comparison")
+      ->check(CLI::IsMember({"all", "kernels", "matmul", "attention"}));
   app.add_option("--mib", mib, "size of each f32 operand of the memory-bound ops, MiB")->check(CLI::PositiveNumber);
   app.add_option("--reps", run.reps, "timed runs of each contender (the median is shown)")->check(CLI::PositiveNumber);
   app.add_option("--warmup", run.warmup, "untimed runs of each contender first");
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
                     {"large proj2 (B*T=16384, 4C=3072)", 16384, 3072, 768}},
                    run);
     }
+    if (only == "all" || only == "attention") attention_bench(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cohort-bench-gpu: %s\n", e.what());
     return 1;
