@@ -5,7 +5,9 @@
 #
 #   scripts/pack-device-deps.sh [--build]  # here, once: CLI11 for a machine without a registry;
 #                                          # --build also builds the CUDA configuration here and packs it
-#   scripts/gpu-check.sh [stage ...]       # there; stages: info build parity comm train bench (default: all)
+#   scripts/gpu-check.sh [stage ...]       # there; stages: info build parity comm train bench compare
+#                                          # (default: all). With a 15-minute lease: one call for
+#                                          # "info build parity comm train", a second for "build bench compare"
 #
 #   info    the GPU, driver, toolkit, PyTorch, and where the CUDA libraries were found
 #   build   the CUDA configuration (examples, benchmarks, GPU tests): unpacked from
@@ -17,8 +19,10 @@
 #           timeouts and send/recv with 2+ GPUs) and tests/data_parallel/ddp_gpu_test (Ddp over nccl
 #           equals plain training on the GPU)
 #   train   the examples train on the GPU (f32 and bf16 autocast); the loss must fall
-#   bench   cohort-bench-gpu (kernels vs memcpy, matmul vs cuBLAS), cohort-bench --backend nccl,
-#           benchmarks/training/compare_gpu.py (cohort vs PyTorch on the same GPU)
+#   bench   cohort-bench-gpu (kernels vs memcpy, both elementwise loops, matmul vs cuBLAS, flash vs
+#           unfused attention), cohort-bench --backend nccl
+#   compare benchmarks/training/compare_gpu.py (cohort vs PyTorch on the same GPU, and cohort with
+#           its unfused attention)
 #
 # Results go to $OUT (the device tool's folder) or ./gpu-out: one file per stage, each line as it
 # is printed, so a stage cut off by a time limit still leaves what it did. Exit status: non-zero if a
@@ -60,7 +64,7 @@ find_gpu_libs() {
 }
 find_gpu_libs
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(info build parity comm train bench)
+[ ${#stages[@]} -eq 0 ] && stages=(info build parity comm train bench compare)
 failed=()
 
 log() { printf '\033[1m[gpu-check] %s\033[0m\n' "$*"; }
@@ -220,17 +224,18 @@ stage_bench() {
   for c in all_gather reduce_scatter broadcast; do
     timeout 60 "$BUILD/benchmarks/comm/cohort-bench" "$c" --backend nccl -b 8 -e 64M -f 4 || ok=1
   done
-  python3 benchmarks/training/compare_gpu.py --build "$BUILD" || ok=1
   return $ok
 }
 
+stage_compare() { python3 benchmarks/training/compare_gpu.py --build "$BUILD"; }
+
 # Time limits per stage (seconds), so one hung stage cannot eat a short lease.
-declare -A limit=([info]=60 [build]=900 [pack]=120 [parity]=300 [comm]=300 [train]=400 [bench]=600)
+declare -A limit=([info]=60 [build]=900 [pack]=120 [parity]=300 [comm]=300 [train]=400 [bench]=300 [compare]=540)
 for s in "${stages[@]}"; do
   case "$s" in
-    info | build | pack | parity | comm | train | bench)
+    info | build | pack | parity | comm | train | bench | compare)
       run_stage "$s" "${limit[$s]}" "stage_$s" ;;
-    *) echo "gpu-check.sh: unknown stage '$s' (info build parity comm train bench; pack)" >&2; exit 2 ;;
+    *) echo "gpu-check.sh: unknown stage '$s' (info build parity comm train bench compare; pack)" >&2; exit 2 ;;
   esac
 done
 if [ ${#failed[@]} -gt 0 ]; then
