@@ -15,6 +15,10 @@
 // cuda::allow_tf32(). The handle's math mode forbids reduced-precision split-K reductions, so a
 // 16-bit product is rounded once, at the end.
 //
+// Bias. A product with a bias along its rows (linear) runs on cuBLASLt with CUBLASLT_EPILOGUE_BIAS
+// when it can (see run_with_bias_epilogue); otherwise the bias is copied into the output and the
+// product accumulated onto it.
+//
 // Handles. cuBLAS handles are expensive to create (~ms) and not safe to share between threads that
 // run concurrently, so each thread keeps one per device, made on first use and handed to the next
 // thread through a pool when it exits. A handle is bound to the stream of the call (re-bound only
@@ -23,7 +27,12 @@
 // allocator, so it is stream-ordered like any other.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <unordered_map>
 #include <vector>
 
 #include "blas-ops-impl.h"
@@ -60,13 +69,17 @@ cublasHandle_t take_or_create(int device) {
   return h;
 }
 
+// The calling thread's handle slot for `device`. On thread exit the handle goes back to the pool,
+// its workspaces to the allocator: the next owner re-binds stream and workspace before its first call.
+DeviceHandle& thread_handle(int device) {
+  thread_local ThreadSlots<DeviceHandle> th;
+  return th.at(device);
+}
+
 }  // namespace
 
 cublasHandle_t cublas_handle(int device, cudaStream_t stream) {
-  // On thread exit the handle goes back to the pool, its workspaces to the allocator: the next
-  // owner re-binds stream and workspace before its first call.
-  thread_local ThreadSlots<DeviceHandle> th;
-  DeviceHandle& h = th.at(device);
+  DeviceHandle& h = thread_handle(device);
   if (h.handle == nullptr) h.handle = take_or_create(device);
   if (!h.bound || h.stream != stream) {
     const CublasApi& api = cublas();
@@ -197,6 +210,146 @@ void run(const Product& p) {
   }
 }
 
+// ---- cuBLASLt: one product with the bias added in its epilogue ----
+//
+// linear's forward: out = a @ b + bias, bias (n) added to every row. The plain path copies the
+// bias into out and accumulates the product onto it (beta = 1): one more pass over out, written
+// and read again. cuBLASLt's CUBLASLT_EPILOGUE_BIAS adds it as the product is stored (column-major,
+// the bias runs along cuBLAS's rows: out's columns). Plans (descriptors, layouts and the heuristic's
+// algorithm) are cached per thread and shape; the pointers' alignments are part of the shape, as
+// the heuristic picks algorithms for them.
+
+// The largest power of two up to 256 that divides the address.
+uint32_t alignment(const void* p) {
+  uint32_t a = 256;
+  while (a > 1 && reinterpret_cast<uintptr_t>(p) % a != 0) a /= 2;
+  return a;
+}
+
+struct LtKey {
+  int device, m, n, k, lda, ldb, ldc, op_a, op_b, in_type, out_type, compute;
+  uint32_t align_a, align_b, align_c;
+  bool operator==(const LtKey& o) const {
+    return std::memcmp(this, &o, sizeof(LtKey)) == 0;
+  }
+};
+struct LtKeyHash {
+  size_t operator()(const LtKey& k) const {
+    size_t h = 1469598103934665603ull;
+    const auto* p = reinterpret_cast<const unsigned char*>(&k);
+    for (size_t i = 0; i < sizeof(LtKey); ++i) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+  }
+};
+struct LtPlan {
+  bool ok = false;
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+cublasLtHandle_t lt_handle(const CublasLtApi& lt, int device) {
+  thread_local std::vector<cublasLtHandle_t> handles;
+  if (static_cast<int>(handles.size()) <= device) handles.resize(device + 1, nullptr);
+  if (handles[device] == nullptr) COHORT_CUBLAS_CHECK(lt.create(&handles[device]));
+  return handles[device];
+}
+
+LtPlan make_lt_plan(const CublasLtApi& lt, cublasLtHandle_t handle, const LtKey& key) {
+  LtPlan plan;
+  const auto op_a = static_cast<cublasOperation_t>(key.op_a), op_b = static_cast<cublasOperation_t>(key.op_b);
+  const auto in = static_cast<cudaDataType>(key.in_type), out = static_cast<cudaDataType>(key.out_type);
+  COHORT_CUBLAS_CHECK(lt.desc_create(&plan.desc, static_cast<cublasComputeType_t>(key.compute), CUDA_R_32F));
+  const int32_t ta = op_a, tb = op_b;
+  COHORT_CUBLAS_CHECK(lt.desc_set(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  COHORT_CUBLAS_CHECK(lt.desc_set(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  COHORT_CUBLAS_CHECK(lt.desc_set(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+  // Layouts describe the stored matrices: op(A) is (m, k), op(B) (k, n), C and D (m, n).
+  COHORT_CUBLAS_CHECK(lt.layout_create(&plan.a, in, op_a == CUBLAS_OP_N ? key.m : key.k,
+                                       op_a == CUBLAS_OP_N ? key.k : key.m, key.lda));
+  COHORT_CUBLAS_CHECK(lt.layout_create(&plan.b, in, op_b == CUBLAS_OP_N ? key.k : key.n,
+                                       op_b == CUBLAS_OP_N ? key.n : key.k, key.ldb));
+  COHORT_CUBLAS_CHECK(lt.layout_create(&plan.c, out, key.m, key.n, key.ldc));
+  cublasLtMatmulPreference_t pref = nullptr;
+  COHORT_CUBLAS_CHECK(lt.pref_create(&pref));
+  const uint64_t workspace = kWorkspaceBytes;
+  COHORT_CUBLAS_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof(workspace)));
+  if (out == CUDA_R_16BF || out == CUDA_R_16F) {
+    // As the cuBLAS handles' DISALLOW_REDUCED_PRECISION_REDUCTION: split-K partial sums in f32 only.
+    const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    COHORT_CUBLAS_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes, sizeof(schemes)));
+  }
+  COHORT_CUBLAS_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key.align_a, sizeof(uint32_t)));
+  COHORT_CUBLAS_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key.align_b, sizeof(uint32_t)));
+  COHORT_CUBLAS_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key.align_c, sizeof(uint32_t)));
+  COHORT_CUBLAS_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key.align_c, sizeof(uint32_t)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int count = 0;
+  const cublasStatus_t status = lt.heuristic(handle, plan.desc, plan.a, plan.b, plan.c, plan.c, pref, 1, &result, &count);
+  lt.pref_destroy(pref);
+  plan.ok = status == CUBLAS_STATUS_SUCCESS && count > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+  plan.algo = result.algo;
+  return plan;
+}
+
+// The product of p (one matrix, no batch) plus `bias` through cuBLASLt; false when cuBLASLt is not
+// there or has no algorithm for it (the caller then adds the bias the plain way).
+// A cuBLASLt call that fails turns the epilogue off for the rest of the process, with a warning:
+// the products go on the plain way, which is slower but right.
+std::atomic<bool> g_lt_failed{false};
+
+bool run_with_bias_epilogue(const Product& p, const void* bias) {
+  const CublasLtApi* lt = cublaslt();
+  if (lt == nullptr || p.batch != 1 || g_lt_failed.load(std::memory_order_relaxed)) return false;
+  BlasOperand ob, oa;
+  if (!read_transposed(p.k, p.n, p.b.rs, p.b.cs, ob) || !read_transposed(p.m, p.k, p.a.rs, p.a.cs, oa)) return false;
+  const cublasComputeType_t compute =
+      p.in_dtype == DType::f32 && tf32_allowed() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  // As in run(): cuBLAS's A is b^T (m = out's columns), B is a^T.
+  const LtKey key{p.device,
+                  to_int(p.n, "the output's column count"),
+                  to_int(p.m, "the output's row count"),
+                  to_int(p.k, "the inner dim"),
+                  to_int(ob.ld, "a leading dim"),
+                  to_int(oa.ld, "a leading dim"),
+                  to_int(p.ldc, "the output's leading dim"),
+                  static_cast<int>(ob.op),
+                  static_cast<int>(oa.op),
+                  static_cast<int>(blas_type(p.in_dtype)),
+                  static_cast<int>(blas_type(p.out_dtype)),
+                  static_cast<int>(compute),
+                  alignment(p.b.data),
+                  alignment(p.a.data),
+                  alignment(p.c)};
+  cublasLtHandle_t handle = lt_handle(*lt, p.device);
+  thread_local std::unordered_map<LtKey, LtPlan, LtKeyHash> plans;
+  auto it = plans.find(key);
+  if (it == plans.end()) it = plans.emplace(key, make_lt_plan(*lt, handle, key)).first;
+  const LtPlan& plan = it->second;
+  if (!plan.ok) return false;
+  COHORT_CUBLAS_CHECK(lt->desc_set(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  cublas_handle(p.device, p.stream);  // makes sure this thread has its workspace for the stream
+  void* workspace = nullptr;
+  for (const StreamWorkspace& w : thread_handle(p.device).workspaces) {
+    if (w.stream == p.stream) workspace = w.buffer.raw_data();
+  }
+  const float alpha = 1.0f, beta = 0.0f;
+  const cublasStatus_t status =
+      lt->matmul(handle, plan.desc, &alpha, p.b.data, plan.a, p.a.data, plan.b, &beta, p.c, plan.c, p.c, plan.c,
+                 &plan.algo, workspace, workspace != nullptr ? kWorkspaceBytes : 0, p.stream);
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    if (!g_lt_failed.exchange(true)) {
+      std::fprintf(stderr,
+                   "cohort: cuBLASLt's matmul with a bias epilogue failed with %s for (%d x %d) = (%d x %d) @ "
+                   "(%d x %d); products with a bias go on without it (slower). Please report this.\n",
+                   cublas().status_name(status), key.m, key.n, key.m, key.k, key.k, key.n);
+    }
+    return false;
+  }
+  return true;
+}
+
 // The batch dims of out (and of a and b, which have its batch sizes) after dropping size-1 dims
 // and merging neighbours whose strides allow it in all three.
 struct BatchDims {
@@ -244,8 +397,10 @@ void matmul(const Tensor& out_in, const Tensor& a_in, const Tensor& b_in, const 
 
   Tensor out = out_in, a = a_in, b = b_in;
   int64_t ldc = 0;
+  bool transposed = false;
   if (!writable_row_major(m, n, out.stride(-2), out.stride(-1), ldc)) {
     if (writable_row_major(n, m, out.stride(-1), out.stride(-2), ldc)) {
+      transposed = true;
       // A column-major output: compute out^T = b^T a^T, which is row-major.
       out = out.transpose(-1, -2);
       a = b_in.transpose(-1, -2);
@@ -257,10 +412,12 @@ void matmul(const Tensor& out_in, const Tensor& a_in, const Tensor& b_in, const 
       return;
     }
   }
-  // The bias goes into the output first and the product is accumulated onto it (beta = 1).
-  if (bias.defined()) copy(out_in, bias.expand(out_in.shape()));
   if (k == 0) {  // an empty sum
-    if (!bias.defined()) fill(out_in, 0.0);
+    if (bias.defined()) {
+      copy(out_in, bias.expand(out_in.shape()));
+    } else {
+      fill(out_in, 0.0);
+    }
     return;
   }
   if (!takes(a)) a = a.contiguous();
@@ -294,9 +451,18 @@ void matmul(const Tensor& out_in, const Tensor& a_in, const Tensor& b_in, const 
   p.c = out.raw_data();
   p.in_dtype = a.dtype();
   p.out_dtype = out.dtype();
-  p.accumulate = bias.defined();
   p.device = out.device().index;
   p.stream = stream_of(out);
+  // A bias along out's rows, of out's dtype and dense, in one (possibly folded) product: cuBLASLt's
+  // epilogue. Otherwise the bias goes into the output first and the product is accumulated onto it
+  // (beta = 1).
+  if (bias.defined() && !transposed && l.sizes.empty() && bias.dim() == 1 && bias.size(0) == n &&
+      (bias.stride(0) == 1 || n == 1) && bias.dtype() == out.dtype() && p.in_dtype != DType::f64 &&
+      alignment(bias.raw_data()) >= 16 && run_with_bias_epilogue(p, bias.raw_data())) {
+    return;
+  }
+  if (bias.defined()) copy(out_in, bias.expand(out_in.shape()));
+  p.accumulate = bias.defined();
   COHORT_CHECK(p.out_dtype == p.in_dtype || (p.out_dtype == DType::f32 && (p.in_dtype == DType::bf16 ||
                                                                            p.in_dtype == DType::f16)),
                DTypeError, "matmul on CUDA: internal: a ", dtype_name(p.in_dtype), " product cannot write ",

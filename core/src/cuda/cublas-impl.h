@@ -10,6 +10,7 @@
 //   COHORT_CUBLAS_CHECK(api.gemm_ex(handle, ...));
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_api.h>
 #include <cuda_runtime_api.h>
 
@@ -51,6 +52,36 @@ struct CublasApi {
 // The loaded library (opened on the first call, thread-safe). Throws DeviceError, saying where it
 // looked and how to install it, when the library or one of the functions cannot be found.
 const CublasApi& cublas();
+
+// cuBLASLt, for products with a fused bias (the linear layer's forward): loaded after cuBLAS, by
+// its soname or from the toolkit's or cuBLAS's directory (cuBLAS itself needs it).
+struct CublasLtApi {
+  cublasStatus_t (*create)(cublasLtHandle_t* handle);
+  cublasStatus_t (*desc_create)(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute, cudaDataType_t scale);
+  cublasStatus_t (*desc_destroy)(cublasLtMatmulDesc_t desc);
+  cublasStatus_t (*desc_set)(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, const void* buf,
+                             size_t bytes);
+  cublasStatus_t (*layout_create)(cublasLtMatrixLayout_t* layout, cudaDataType type, uint64_t rows, uint64_t cols,
+                                  int64_t ld);
+  cublasStatus_t (*layout_destroy)(cublasLtMatrixLayout_t layout);
+  cublasStatus_t (*pref_create)(cublasLtMatmulPreference_t* pref);
+  cublasStatus_t (*pref_destroy)(cublasLtMatmulPreference_t pref);
+  cublasStatus_t (*pref_set)(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attr,
+                             const void* buf, size_t bytes);
+  cublasStatus_t (*heuristic)(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                              cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
+                              cublasLtMatmulPreference_t pref, int requested, cublasLtMatmulHeuristicResult_t results[],
+                              int* count);
+  cublasStatus_t (*matmul)(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void* alpha, const void* a,
+                           cublasLtMatrixLayout_t a_layout, const void* b, cublasLtMatrixLayout_t b_layout,
+                           const void* beta, const void* c, cublasLtMatrixLayout_t c_layout, void* d,
+                           cublasLtMatrixLayout_t d_layout, const cublasLtMatmulAlgo_t* algo, void* workspace,
+                           size_t workspace_bytes, cudaStream_t stream);
+};
+
+// The loaded cuBLASLt, or nullptr when it cannot be loaded or COHORT_CUBLASLT=0 (the products then
+// add their bias the plain way: a copy, then the product accumulated onto it).
+const CublasLtApi* cublaslt();
 
 [[noreturn]] void cublas_fail(cublasStatus_t status, const char* what, const char* file, int line);
 

@@ -3,8 +3,13 @@
 // COHORT_CUDA_LIBRARY_DIR (the toolkit's library directory) on this file.
 #include <dlfcn.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "cohort/core/error.h"
 #include "cublas-impl.h"
@@ -33,6 +38,22 @@ COHORT_CUBLAS_SIGNATURE(gemm_strided_batched_ex, cublasGemmStridedBatchedEx);
 COHORT_CUBLAS_SIGNATURE(status_name, cublasGetStatusName);
 COHORT_CUBLAS_SIGNATURE(status_string, cublasGetStatusString);
 #undef COHORT_CUBLAS_SIGNATURE
+#define COHORT_CUBLASLT_SIGNATURE(member, function)                                                \
+  static_assert(std::is_same_v<decltype(static_cast<decltype(CublasLtApi::member)>(&function)), \
+                               decltype(CublasLtApi::member)>,                                      \
+                #function " has another signature than CublasLtApi::" #member)
+COHORT_CUBLASLT_SIGNATURE(create, cublasLtCreate);
+COHORT_CUBLASLT_SIGNATURE(desc_create, cublasLtMatmulDescCreate);
+COHORT_CUBLASLT_SIGNATURE(desc_destroy, cublasLtMatmulDescDestroy);
+COHORT_CUBLASLT_SIGNATURE(desc_set, cublasLtMatmulDescSetAttribute);
+COHORT_CUBLASLT_SIGNATURE(layout_create, cublasLtMatrixLayoutCreate);
+COHORT_CUBLASLT_SIGNATURE(layout_destroy, cublasLtMatrixLayoutDestroy);
+COHORT_CUBLASLT_SIGNATURE(pref_create, cublasLtMatmulPreferenceCreate);
+COHORT_CUBLASLT_SIGNATURE(pref_destroy, cublasLtMatmulPreferenceDestroy);
+COHORT_CUBLASLT_SIGNATURE(pref_set, cublasLtMatmulPreferenceSetAttribute);
+COHORT_CUBLASLT_SIGNATURE(heuristic, cublasLtMatmulAlgoGetHeuristic);
+COHORT_CUBLASLT_SIGNATURE(matmul, cublasLtMatmul);
+#undef COHORT_CUBLASLT_SIGNATURE
 
 namespace {
 
@@ -76,7 +97,57 @@ CublasApi load() {
   return api;
 }
 
+// cuBLASLt's soname: cuBLAS's with "Lt" after "libcublas".
+std::string lt_soname() {
+  std::string s = COHORT_CUBLAS_SONAME;
+  const size_t at = s.find("libcublas");
+  return at == std::string::npos ? "libcublasLt.so" : s.insert(at + 9, "Lt");
+}
+
+std::unique_ptr<CublasLtApi> load_lt() {
+  if (const char* v = std::getenv("COHORT_CUBLASLT"); v != nullptr && std::string_view(v) == "0") return nullptr;
+  const CublasApi& api = cublas();  // first: it loads cuBLASLt as its dependency, found by soname next
+  std::vector<std::string> candidates = {lt_soname(), std::string(COHORT_CUDA_LIBRARY_DIR) + "/" + lt_soname()};
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(api.gemm_ex), &info) != 0 && info.dli_fname != nullptr) {
+    const std::string path = info.dli_fname;
+    candidates.push_back(path.substr(0, path.rfind('/') + 1) + lt_soname());
+  }
+  void* lib = nullptr;
+  for (const std::string& c : candidates) {
+    if ((lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
+  }
+  if (lib == nullptr) {
+    std::fprintf(stderr, "cohort: %s could not be loaded; linear layers add their bias without it (slower)\n",
+                 lt_soname().c_str());
+    return nullptr;
+  }
+  auto api_lt = std::make_unique<CublasLtApi>();
+  try {
+    look_up(lib, "cublasLtCreate", api_lt->create);
+    look_up(lib, "cublasLtMatmulDescCreate", api_lt->desc_create);
+    look_up(lib, "cublasLtMatmulDescDestroy", api_lt->desc_destroy);
+    look_up(lib, "cublasLtMatmulDescSetAttribute", api_lt->desc_set);
+    look_up(lib, "cublasLtMatrixLayoutCreate", api_lt->layout_create);
+    look_up(lib, "cublasLtMatrixLayoutDestroy", api_lt->layout_destroy);
+    look_up(lib, "cublasLtMatmulPreferenceCreate", api_lt->pref_create);
+    look_up(lib, "cublasLtMatmulPreferenceDestroy", api_lt->pref_destroy);
+    look_up(lib, "cublasLtMatmulPreferenceSetAttribute", api_lt->pref_set);
+    look_up(lib, "cublasLtMatmulAlgoGetHeuristic", api_lt->heuristic);
+    look_up(lib, "cublasLtMatmul", api_lt->matmul);
+  } catch (const DeviceError& e) {
+    std::fprintf(stderr, "cohort: %s; linear layers add their bias without cuBLASLt (slower)\n", e.what());
+    return nullptr;
+  }
+  return api_lt;
+}
+
 }  // namespace
+
+const CublasLtApi* cublaslt() {
+  static const std::unique_ptr<CublasLtApi> api = load_lt();
+  return api.get();
+}
 
 const CublasApi& cublas() {
   static const CublasApi api = load();  // a failed load throws and is retried by the next call
