@@ -195,6 +195,22 @@ GPU_CASE(attention, flash) {
                  [](const Tensors& in) { return one(self_attention(in[0], 2, true)); }, thrice(tol_for(dt)));
     }
   }
+  // Which path ran shows in what forward keeps for backward: the unfused path keeps P, (batch, L, S)
+  // floats; the fused one the row log-sum-exp and a copy of the output. So a fused path that
+  // silently did not apply fails here.
+  const Tensor q = ctx.randn({2, 3, 256, 64}, DType::bf16), k = ctx.randn({2, 3, 256, 64}, DType::bf16);
+  const size_t probs_bytes = size_t{2} * 3 * 256 * 256 * 4;
+  for (bool flash : {true, false}) {
+    cuda::set_flash_attention(flash);
+    const Tensor qg = q.to(Device::cuda(0)).requires_grad_(), kg = k.to(Device::cuda(0)).requires_grad_();
+    cuda::synchronize(0);
+    const size_t before = cuda::memory_stats(0).allocated;
+    const Tensor out = scaled_dot_product_attention(qg, kg, kg, true);
+    const size_t kept = cuda::memory_stats(0).allocated - before;  // out and what backward needs
+    ctx.expect_true(flash ? "flash forward keeps no P" : "unfused forward keeps P",
+                    flash ? kept < probs_bytes / 2 : kept >= probs_bytes,
+                    std::to_string(kept) + " bytes kept, P would be " + std::to_string(probs_bytes));
+  }
   cuda::set_flash_attention(true);
 }
 
