@@ -310,12 +310,13 @@ struct Saved {
 };
 
 // The forward of one attention over (B..., L, E) views; out is written through its strides.
-Saved run_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, Tensor out) {
+// `for_backward`: a gradient will be asked for (else the fused path copies no output).
+Saved run_forward(const Dims& d, const Tensor& q, const Tensor& k, const Tensor& v, Tensor out, bool for_backward) {
   Saved saved;
   if (d.batch * d.L * d.S > 0 && detail::cuda::flash_attention_applies(q, k, v)) {
     saved.lse = Tensor::empty({d.batch, d.L}, TensorOptions(DType::f32).with_device(q.device()));
     detail::cuda::flash_attention_forward(q, k, v, out, saved.lse, d.causal, d.scale);
-    saved.out = out.clone();
+    if (for_backward) saved.out = out.clone();
     return saved;
   }
   Tensor& probs = saved.probs;
@@ -404,7 +405,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const Tensor qd = q.detach(), kd = k.detach(), vd = v.detach();
   dispatch_floating(q.dtype(), op, [](auto) {});  // the dtype check, before allocating
   Tensor out = empty_in_order_of(qd, out_shape, q.dtype());
-  Saved saved = run_forward(d, qd, kd, vd, out);
+  Saved saved = run_forward(d, qd, kd, vd, out, any_requires_grad({q, k, v}));
   return record(out, op, {q, k, v}, [d, qd, kd, vd, saved](const Tensor& g_in, const GradNeeds& needs) {
     Tensor dq = empty_in_order_of(qd, qd.shape(), qd.dtype());
     Tensor dk = empty_in_order_of(kd, kd.shape(), kd.dtype());
@@ -439,7 +440,7 @@ Tensor self_attention(const Tensor& qkv, int64_t n_heads, bool is_causal, std::o
   d.scale = default_scale(scale, D);
   Tensor out = Tensor::empty({B, T, C}, TensorOptions(qkv.dtype()).with_device(qkv.device()));
   const Tensor out_heads = out.view({B, T, H, D}).permute({0, 2, 1, 3});
-  Saved saved = run_forward(d, heads(x, 0), heads(x, 1), heads(x, 2), out_heads);
+  Saved saved = run_forward(d, heads(x, 0), heads(x, 1), heads(x, 2), out_heads, any_requires_grad({qkv}));
   return record(out, op, {qkv}, [d, x, saved, heads](const Tensor& g_in, const GradNeeds&) {
     const Tensor g = g_in.to(x.dtype());
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2) / 3, H = d.batch / B, D = C / H;
