@@ -453,6 +453,10 @@ void matmul(const Tensor& out_in, const Tensor& a_in, const Tensor& b_in, const 
   p.out_dtype = out.dtype();
   p.device = out.device().index;
   p.stream = stream_of(out);
+  COHORT_CHECK(p.out_dtype == p.in_dtype || (p.out_dtype == DType::f32 && (p.in_dtype == DType::bf16 ||
+                                                                           p.in_dtype == DType::f16)),
+               DTypeError, "matmul on CUDA: internal: a ", dtype_name(p.in_dtype), " product cannot write ",
+               dtype_name(p.out_dtype));
   // A bias along out's rows, of out's dtype and dense, in one (possibly folded) product: cuBLASLt's
   // epilogue. Otherwise the bias goes into the output first and the product is accumulated onto it
   // (beta = 1).
@@ -463,10 +467,6 @@ void matmul(const Tensor& out_in, const Tensor& a_in, const Tensor& b_in, const 
   }
   if (bias.defined()) copy(out_in, bias.expand(out_in.shape()));
   p.accumulate = bias.defined();
-  COHORT_CHECK(p.out_dtype == p.in_dtype || (p.out_dtype == DType::f32 && (p.in_dtype == DType::bf16 ||
-                                                                           p.in_dtype == DType::f16)),
-               DTypeError, "matmul on CUDA: internal: a ", dtype_name(p.in_dtype), " product cannot write ",
-               dtype_name(p.out_dtype));
 
   // cuBLAS's batch is the largest batch dim; the others are looped over here.
   const int64_t dims = static_cast<int64_t>(l.sizes.size());
