@@ -10,6 +10,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdarg>
 #include <cstdio>
@@ -115,6 +116,9 @@ struct Machine {
   int done = 0;
   long errors = 0;
   long errors_printed = 0;
+  std::vector<KernelId> launched;  // by launch_recorded
+  Schedule kernel_schedule = Schedule::in_order;
+  uint32_t kernel_seed = 1;
 };
 
 Machine g;
@@ -236,6 +240,22 @@ void launch(const LaunchConfig& config, const std::function<void()>& kernel) {
   g.kernel = nullptr;
 }
 
+std::vector<KernelId> take_launched_kernels() {
+  std::vector<KernelId> launched;
+  launched.swap(g.launched);
+  return launched;
+}
+
+void set_kernel_schedule(Schedule schedule, uint32_t seed) {
+  g.kernel_schedule = schedule;
+  g.kernel_seed = seed;
+}
+
+void launch_recorded(KernelId id, unsigned blocks, unsigned threads, const std::function<void()>& kernel) {
+  g.launched.push_back(id);
+  launch({blocks, threads, 0, g.kernel_schedule, g.kernel_seed}, kernel);
+}
+
 long take_errors() {
   const long n = g.errors;
   g.errors = 0;
@@ -316,4 +336,19 @@ void check_wmma_pointer(const void* p, unsigned ldm, size_t element_bytes, const
   }
 }
 
+bool check_vector_copy(const void* dst, const void* src, size_t bytes, const char* type) {
+  const bool ok = reinterpret_cast<uintptr_t>(dst) % bytes == 0 && reinterpret_cast<uintptr_t>(src) % bytes == 0;
+  if (!ok) report_error("%s copy from %p to %p: not %zu-byte aligned", type, src, dst, bytes);
+  return ok;
+}
+
 }  // namespace cohort::emulation
+
+namespace cohort::detail::cuda {
+
+int64_t grid_blocks(int64_t n, int threads_per_block) {
+  return std::max<int64_t>(1, std::min<int64_t>((n + threads_per_block - 1) / threads_per_block,
+                                                ::cohort::emulation::kMaxGridBlocks));
+}
+
+}  // namespace cohort::detail::cuda

@@ -7,6 +7,11 @@
 //   launch({blocks, threads, smem_bytes, Schedule::random}, [&] { my_kernel<T>(args...); });
 //   if (take_errors() != 0) ...  // a deadlock, a misaligned WMMA pointer, ...: the test fails
 //
+// core/src/cuda/loops-impl.cuh compiles here too (this header includes it at the end): its
+// host-side launch_elementwise runs, launching through launch_kernel (below), which runs the
+// kernel with the launch's grid and records which kernel that was (take_launched_kernels), and its
+// plans come from host tensors (a pointer is a pointer here).
+//
 // The model:
 // - Every CUDA thread of a block is a fiber with its own stack. One runs at a time, until it
 //   reaches a synchronisation point: __syncthreads, __syncwarp, a shuffle or a WMMA load. Then the
@@ -28,6 +33,11 @@
 //   loads by all 32 lanes of the warp, with the full mask, and the lanes released together must
 //   all be in the same kind of operation. Anything else is reported (as a deadlock, say).
 // - atomicAdd is a plain add: threads never run at the same time.
+// - uint2 and uint4 (8- and 16-byte vector loads and stores) must be aligned to their size, as on
+//   the hardware: a copy from or to a misaligned address is reported, and not made. (A 4-byte
+//   access through uint32_t is not checked.)
+// - grid_blocks, the size of a grid-stride launch, is at most kMaxGridBlocks, so that such loops
+//   go round more than once on a test's small inputs.
 // Not emulated: performance, the hardware's fragment layouts, the memory model beyond barriers (no
 // reordering, caches or delayed visibility), multi-dimensional launches, streams, partial warp
 // masks, and static __shared__ variables (not defined here, so a kernel that declares one fails to
@@ -42,6 +52,7 @@
 #include <cstring>
 #include <functional>
 #include <type_traits>
+#include <vector>
 
 // ---- qualifiers and built-in variables ----
 
@@ -80,6 +91,24 @@ struct LaunchConfig {
 // in each of config.blocks blocks, one block after another; returns when all have finished.
 void launch(const LaunchConfig& config, const std::function<void()>& kernel);
 
+// A kernel, for take_launched_kernels: kernel_id(elementwise_kernel<3, uint32_t, F>).
+using KernelId = void (*)();
+template <class... Params>
+KernelId kernel_id(void (*kernel)(Params...)) {
+  return reinterpret_cast<KernelId>(kernel);
+}
+
+// The kernels launch_kernel ran since the last call, in order, and resets the list.
+std::vector<KernelId> take_launched_kernels();
+// The schedule of launch_kernel's launches (initially in order).
+void set_kernel_schedule(Schedule schedule, uint32_t seed = 1);
+// Records `id`, then launches `kernel` as launch() does, with the schedule above and no dynamic
+// shared memory.
+void launch_recorded(KernelId id, unsigned blocks, unsigned threads, const std::function<void()>& kernel);
+
+// At most this many blocks in a grid_blocks launch.
+constexpr int64_t kMaxGridBlocks = 2;
+
 // The number of errors seen since the last call (each is printed to stderr, the first few in
 // full), and resets it.
 long take_errors();
@@ -101,6 +130,8 @@ void warp_sync(unsigned mask, const char* op);
 float* warp_stage();        // 256 floats (a WMMA tile)
 uint64_t* warp_exchange();  // 32 values (a shuffle)
 void check_wmma_pointer(const void* p, unsigned ldm, size_t element_bytes, const char* op);
+// Whether a vector copy of `bytes` from src to dst is aligned; reports it if not.
+bool check_vector_copy(const void* dst, const void* src, size_t bytes, const char* type);
 
 template <class T>
 T shuffle(unsigned mask, T v, int src_lane, const char* op) {
@@ -208,40 +239,52 @@ inline __half __float2half_rn(float f) {
   return {uint16_t(sign | h)};
 }
 
-// ---- what the kernels take from loops-impl.cuh and block_reduce-impl.cuh (copies: those include
-// cuda_runtime.h) ----
+// ---- vector types (vector_types.h) and streams ----
+
+// Copies check the hardware's alignment (16 or 8 bytes): see check_vector_copy.
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+  uint4() = default;
+  uint4(const uint4& o) { copy_from(o); }
+  uint4& operator=(const uint4& o) {
+    copy_from(o);
+    return *this;
+  }
+
+ private:
+  void copy_from(const uint4& o) {
+    if (!::cohort::emulation::check_vector_copy(this, &o, sizeof(uint4), "uint4")) return;
+    x = o.x;
+    y = o.y;
+    z = o.z;
+    w = o.w;
+  }
+};
+struct alignas(8) uint2 {
+  unsigned x, y;
+  uint2() = default;
+  uint2(const uint2& o) { copy_from(o); }
+  uint2& operator=(const uint2& o) {
+    copy_from(o);
+    return *this;
+  }
+
+ private:
+  void copy_from(const uint2& o) {
+    if (!::cohort::emulation::check_vector_copy(this, &o, sizeof(uint2), "uint2")) return;
+    x = o.x;
+    y = o.y;
+  }
+};
+
+using cudaStream_t = struct CUstream_st*;  // never dereferenced: launches run at once, in order
+
+// ---- what the kernels take from block_reduce-impl.cuh (copies: it includes cuda_runtime.h) ----
 
 namespace cohort::detail::cuda {
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
-
-template <class T> struct DeviceAcc { using type = T; };
-template <> struct DeviceAcc<__nv_bfloat16> { using type = float; };
-template <> struct DeviceAcc<__half> { using type = float; };
-template <class T> using device_acc_t = typename DeviceAcc<T>::type;
-
-template <class T>
-inline device_acc_t<T> to_acc(T v) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    return __bfloat162float(v);
-  } else if constexpr (std::is_same_v<T, __half>) {
-    return __half2float(v);
-  } else {
-    return v;
-  }
-}
-
-template <class T>
-inline T from_acc(device_acc_t<T> v) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    return __float2bfloat16_rn(v);
-  } else if constexpr (std::is_same_v<T, __half>) {
-    return __float2half_rn(v);
-  } else {
-    return v;
-  }
-}
 
 template <class T>
 inline T warp_reduce_sum(T v) {
@@ -340,3 +383,33 @@ void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix
 }
 
 }  // namespace nvcuda::wmma
+
+// ---- loops-impl.cuh: device element types (to_acc, from_acc, convert) and the elementwise loops,
+// with the host side that cuda-impl.h gives them under nvcc ----
+
+namespace cohort {
+class Tensor;
+}
+
+namespace cohort::detail::cuda {
+
+// In this namespace, not cohort::detail as cuda-impl.h's are: a test that links cohort_core built
+// with CUDA gets those too, and must not call them (they are the CUDA runtime's).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int) {}
+};
+inline cudaStream_t stream_of(const Tensor&) { return nullptr; }
+int64_t grid_blocks(int64_t n, int threads_per_block);  // at most emulation::kMaxGridBlocks
+
+// kernel<<<blocks, threads, 0, stream>>>(args...) on the CPU, recorded (take_launched_kernels).
+template <class... Params, class... Args>
+void launch_kernel(void (*kernel)(Params...), unsigned blocks, unsigned threads, cudaStream_t,
+                   const Args&... args) {
+  ::cohort::emulation::launch_recorded(::cohort::emulation::kernel_id(kernel), blocks, threads,
+                                       [&] { kernel(args...); });
+}
+
+}  // namespace cohort::detail::cuda
+
+#include "cuda/loops-impl.cuh"

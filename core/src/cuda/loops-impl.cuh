@@ -1,4 +1,5 @@
-// The device side of cohort's elementwise kernels (implementation-only; .cu files only).
+// The device side of cohort's elementwise kernels (implementation-only; .cu files, and
+// tests/emulation, which runs this file's loops on the CPU).
 //
 // Element types on the device: cohort's BFloat16 and Half are stored as CUDA's __nv_bfloat16 and
 // __half (the same 16 bits) and computed in float, like on the CPU. `to_acc` loads a value into
@@ -9,17 +10,28 @@
 // a flat plan (one dim, strides 0 or 1) indexes directly; otherwise each thread turns its linear
 // index into per-operand offsets, dividing by the sizes innermost first (in 32 bits when the
 // element count allows, which is several times faster than 64-bit division on a GPU).
+//
+// Two compilers read this file: nvcc, through the .cu files, and the host compiler, through
+// tests/emulation/cuda_emulation.h, which defines COHORT_CUDA_EMULATION and the CUDA names used
+// here (the qualifiers, threadIdx/blockIdx/blockDim/gridDim, __nv_bfloat16/__half and their
+// conversions, uint2/uint4, cudaStream_t) and, in namespace cohort::detail::cuda, the host side
+// that cuda-impl.h gives nvcc: DeviceGuard, stream_of, grid_blocks and launch_kernel (which there
+// runs the kernel's threads as fibers and records which kernel it was). A kernel edit that uses
+// another CUDA name must add it there too; the emulation build fails until it does.
 #pragma once
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
 
 #include <cstdint>
 #include <type_traits>
 
-#include "cohort/core/dtype.h"
+#ifndef COHORT_CUDA_EMULATION
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
 #include "cuda-impl.h"
+#endif
+
+#include "cohort/core/dtype.h"
 #include "plan-impl.h"
 
 namespace cohort::detail::cuda {
@@ -221,6 +233,16 @@ bool vector_plan_ok(const ElementwisePlan<N>& p) {
   return true;
 }
 
+#ifndef COHORT_CUDA_EMULATION
+// kernel<<<blocks, threads, 0, stream>>>(args...), checked (tests/emulation has its own, for the CPU).
+template <class... Params, class... Args>
+void launch_kernel(void (*kernel)(Params...), unsigned blocks, unsigned threads, cudaStream_t stream,
+                   const Args&... args) {
+  kernel<<<blocks, threads, 0, stream>>>(args...);
+  COHORT_CUDA_CHECK_LAUNCH();
+}
+#endif
+
 // Runs f over the plan on `stream`.
 template <int N, class F>
 void launch_elementwise(const ElementwisePlan<N>& p_in, cudaStream_t stream, const F& f) {
@@ -228,23 +250,20 @@ void launch_elementwise(const ElementwisePlan<N>& p_in, cudaStream_t stream, con
   ElementwisePlan<N> p = p_in;
   if (vector_plan_ok(p)) {
     const int64_t chunks = p.numel / kVec;
-    elementwise_vec_kernel<N, F>
-        <<<static_cast<unsigned>(grid_blocks(chunks, kElementwiseThreads)), kElementwiseThreads, 0, stream>>>(p, chunks,
-                                                                                                           f);
-    COHORT_CUDA_CHECK_LAUNCH();
+    launch_kernel(elementwise_vec_kernel<N, F>, static_cast<unsigned>(grid_blocks(chunks, kElementwiseThreads)),
+                  kElementwiseThreads, stream, p, chunks, f);
     // The last numel % kVec elements go through the plain loop below.
     for (int k = 0; k < N; ++k) p.base[k] += p.strides[k][0] * chunks * kVec * p.elem_size[k];
     p.numel -= chunks * kVec;
     p.sizes[0] = p.numel;
     if (p.numel == 0) return;
   }
-  const int64_t blocks = grid_blocks(p.numel, kElementwiseThreads);
+  const auto blocks = static_cast<unsigned>(grid_blocks(p.numel, kElementwiseThreads));
   if (p.numel <= INT32_MAX) {
-    elementwise_kernel<N, uint32_t, F><<<static_cast<unsigned>(blocks), kElementwiseThreads, 0, stream>>>(p, f);
+    launch_kernel(elementwise_kernel<N, uint32_t, F>, blocks, kElementwiseThreads, stream, p, f);
   } else {
-    elementwise_kernel<N, int64_t, F><<<static_cast<unsigned>(blocks), kElementwiseThreads, 0, stream>>>(p, f);
+    launch_kernel(elementwise_kernel<N, int64_t, F>, blocks, kElementwiseThreads, stream, p, f);
   }
-  COHORT_CUDA_CHECK_LAUNCH();
 }
 
 // Functor adapters: Out, In... are device element types; Op works on their computing types.
