@@ -147,6 +147,19 @@ __device__ __forceinline__ void mma_rowT(Acc& acc, const T* a, int lda, const T*
 
 using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
+// A warp's 16-row band of a (64, 64) f32 tile: dst (16 x 64, ld lds) = a (16 x E, row-major T)
+// times b^T, b a (64, E) row-major tile in T, all with leading dim ld (S = Q K^T, dP = dO V^T).
+template <class T, int E>
+__device__ __forceinline__ void band_times_tile_T(float* dst, int lds, const T* a, const T* b, int ld) {
+#pragma unroll
+  for (int n = 0; n < kTile; n += 16) {
+    Acc acc;
+    wmma::fill_fragment(acc, 0.0f);
+    mma_row<T, E, true>(acc, a, ld, b + n * ld, ld);
+    wmma::store_matrix_sync(dst + n, acc, lds, wmma::mem_row_major);
+  }
+}
+
 template <class T, int E>
 __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const T* q, const T* k, const T* v, T* out, float* lse,
                                                                  BatchLayout lq, BatchLayout lk, BatchLayout lv,
@@ -182,13 +195,7 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const T* q, con
     load_tile<T, E>(vs, G::ldt, v, lv, b, k0, S);
     __syncthreads();
     // S rows r0.. = Q rows r0.. K^T
-#pragma unroll
-    for (int n = 0; n < kTile; n += 16) {
-      Acc acc;
-      wmma::fill_fragment(acc, 0.0f);
-      mma_row<T, E, true>(acc, qs + r0 * G::ldt, G::ldt, ks + n * G::ldt, G::ldt);
-      wmma::store_matrix_sync(ss + r0 * G::lds + n, acc, G::lds, wmma::mem_row_major);
-    }
+    band_times_tile_T<T, E>(ss + r0 * G::lds, G::lds, qs + r0 * G::ldt, ks, G::ldt);
     __syncwarp();
     // Online softmax over this tile's columns (lane: columns lane and lane + 32).
 #pragma unroll
@@ -302,16 +309,8 @@ __global__ void __launch_bounds__(kThreads) flash_backward_kernel(const T* q, co
     }
     __syncthreads();
     // S = Q K^T and dP = dO V^T, rows r0..
-#pragma unroll
-    for (int n = 0; n < kTile; n += 16) {
-      Acc acc;
-      wmma::fill_fragment(acc, 0.0f);
-      mma_row<T, E, true>(acc, qs + r0 * G::ldt, G::ldt, ks + n * G::ldt, G::ldt);
-      wmma::store_matrix_sync(ss + r0 * G::lds + n, acc, G::lds, wmma::mem_row_major);
-      wmma::fill_fragment(acc, 0.0f);
-      mma_row<T, E, true>(acc, gs + r0 * G::ldt, G::ldt, vs + n * G::ldt, G::ldt);
-      wmma::store_matrix_sync(dps + r0 * G::lds + n, acc, G::lds, wmma::mem_row_major);
-    }
+    band_times_tile_T<T, E>(ss + r0 * G::lds, G::lds, qs + r0 * G::ldt, ks, G::ldt);
+    band_times_tile_T<T, E>(dps + r0 * G::lds, G::lds, gs + r0 * G::ldt, vs, G::ldt);
     __syncwarp();
     // P = exp(scale S - lse) (masked), dS = scale P (dP - D), both rounded to T.
 #pragma unroll 4
